@@ -1,0 +1,1 @@
+"""Dagster wiring: thin assets, checks, schedules and sensors over the domain modules."""

@@ -1,0 +1,63 @@
+"""Ingestion: raw files -> sources -> sections and list items."""
+
+
+import dagster as dg
+import pandas as pd
+
+from pipeline import paths
+from pipeline.defs.common import table_description_of, table_metadata
+from pipeline.problems import problems_frame
+from pipeline.registry import load_registry
+from pipeline.schemas import RawSegmentsModel, SourcesModel, empty_frame
+from pipeline.sections import section_all
+from pipeline.split import split_all
+
+INGESTION_GROUP = "ingestion"
+
+
+@dg.multi_asset(
+    group_name=INGESTION_GROUP,
+    outs={
+        "sources": dg.AssetOut(description=table_description_of("sources"), kinds={"pandas"}),
+        "raw_segments": dg.AssetOut(description=table_description_of("raw_segments"), kinds={"pandas"}),
+        "split_problems": dg.AssetOut(description="Problems found reading the registry and splitting raw files.",
+                                      kinds={"pandas"}),
+    },
+)
+def split_raw_files(context: dg.AssetExecutionContext):
+    """Read raw/registry.toml and cut every raw file into its declared sources."""
+    th = paths.thresholds()
+    entries, problems = load_registry(paths.registry_path())
+    sources, segments, split_problems = split_all(paths.raw_dir(), entries, th["raw_file_max_bytes"],
+                                                  th["binary_control_char_ratio"])
+    problems += split_problems
+    if sources.empty:
+        sources = empty_frame(SourcesModel)
+    if segments.empty:
+        segments = empty_frame(RawSegmentsModel)
+    for p in problems:
+        (context.log.error if p.severity == "error" else context.log.warning)(p.message())
+    frame = problems_frame(problems)
+    yield dg.Output(sources, "sources", metadata=table_metadata("sources", sources))
+    yield dg.Output(segments, "raw_segments", metadata=table_metadata("raw_segments", segments))
+    yield dg.Output(frame, "split_problems", metadata={"dagster/row_count": len(frame)})
+
+
+@dg.multi_asset(
+    group_name=INGESTION_GROUP,
+    ins={"sources": dg.AssetIn()},
+    outs={
+        "sections": dg.AssetOut(description=table_description_of("sections"), kinds={"pandas"}),
+        "list_items": dg.AssetOut(description=table_description_of("list_items"), kinds={"pandas"}),
+        "section_problems": dg.AssetOut(description="Problems found while sectioning sources.", kinds={"pandas"}),
+    },
+)
+def section_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame):
+    """Split each source into headed sections and list items, with topics."""
+    sections, items, problems = section_all(sources)
+    for p in problems:
+        context.log.error(p.message())
+    frame = problems_frame(problems)
+    yield dg.Output(sections, "sections", metadata=table_metadata("sections", sections))
+    yield dg.Output(items, "list_items", metadata=table_metadata("list_items", items))
+    yield dg.Output(frame, "section_problems", metadata={"dagster/row_count": len(frame)})

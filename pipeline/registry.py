@@ -1,0 +1,149 @@
+"""The source registry: which documents exist, what kind each is and where it starts.
+
+``load_registry(path)`` returns the valid entries and a list of problems; one bad entry never
+stops the others. No path may point outside the raw folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from pipeline.paths import DATA_DIR
+from pipeline.problems import Problem
+
+REQUIRED_FIELDS = ("source_id", "drug", "kind", "raw_path")
+MARKER_FIELDS = ("start_marker", "start_marker_prefix")
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    source_id: str
+    drug: str
+    kind: str
+    format: str
+    title: str
+    publisher: str
+    country: str
+    language: str
+    authority: int
+    raw_path: str  # relative to the raw folder, POSIX separators
+    start_marker: str = ""
+    start_marker_prefix: str = ""
+    end_marker: str = ""
+    end_marker_prefix: str = ""
+    extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@lru_cache(maxsize=1)
+def source_kinds() -> dict:
+    with open(DATA_DIR / "source_kinds.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def authority_label(tier: int) -> str:
+    return source_kinds()["authority_labels"].get(int(tier), "unknown")
+
+
+def _resolve_inside(raw_root: Path, rel: str) -> Path | None:
+    """The file ``rel`` inside ``raw_root``, or None when it would escape it."""
+    if not rel or Path(rel).is_absolute():
+        return None
+    candidate = (raw_root / rel).resolve()
+    try:
+        candidate.relative_to(raw_root.resolve())
+    except ValueError:
+        return None
+    return candidate
+
+
+def load_registry(path: Path) -> tuple[list[SourceEntry], list[Problem]]:
+    """Parse ``registry.toml`` next to the raw documents.
+
+    Returns (entries, problems). A syntax error yields no entries and one problem naming the
+    line; a bad entry is skipped with a problem naming its index and source_id.
+    """
+    raw_root = path.parent
+    rel_name = path.name
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        return [], [Problem("registry", "error", rel_name, "", f"registry file {path} does not exist",
+                            "create raw/registry.toml with one [[source]] table per source")]
+    except tomllib.TOMLDecodeError as exc:
+        return [], [Problem("registry", "error", rel_name, "", f"registry is not valid TOML: {exc}",
+                            "fix the syntax at the line named; no source was read")]
+
+    kinds = source_kinds()["kinds"]
+    entries: list[SourceEntry] = []
+    problems: list[Problem] = []
+    seen_ids: set[str] = set()
+    for index, item in enumerate(doc.get("source", []), start=1):
+        label = f"[[source]] #{index}"
+        if not isinstance(item, dict):
+            problems.append(Problem("registry", "error", rel_name, "", f"{label} is not a table",
+                                    "write each source as a [[source]] table"))
+            continue
+        sid = str(item.get("source_id", ""))
+        missing = [f for f in REQUIRED_FIELDS if not str(item.get(f, "")).strip()]
+        if missing:
+            problems.append(Problem("registry", "error", rel_name, sid,
+                                    f"{label} lacks required field(s) {', '.join(missing)}",
+                                    "add the missing fields; this source was skipped"))
+            continue
+        if not any(str(item.get(f, "")).strip() for f in MARKER_FIELDS):
+            problems.append(Problem("registry", "error", rel_name, sid,
+                                    f"{label} has neither start_marker nor start_marker_prefix",
+                                    "name the line that starts the source; this source was skipped"))
+            continue
+        if sid in seen_ids:
+            problems.append(Problem("registry", "error", rel_name, sid, f"{label} repeats source_id {sid!r}",
+                                    "give every source a unique source_id; the repeat was skipped"))
+            continue
+        raw_rel = str(item["raw_path"]).replace("\\", "/")
+        if _resolve_inside(raw_root, raw_rel) is None:
+            problems.append(Problem("registry", "error", rel_name, sid,
+                                    f"{label} raw_path {raw_rel!r} points outside the raw folder",
+                                    "use a path relative to raw/ without '..'; this source was skipped"))
+            continue
+        kind = str(item["kind"])
+        known = kinds.get(kind)
+        fmt = str(item.get("format") or (known["format"] if known else "generic"))
+        if known is None:
+            problems.append(Problem("registry", "warning", rel_name, sid,
+                                    f"{label} has unknown kind {kind!r}",
+                                    "processed with the generic section parser; add the kind to "
+                                    "pipeline/data/source_kinds.yaml to give it a tier"))
+        try:
+            authority = int(item.get("authority", known["authority"] if known else 4))
+        except (TypeError, ValueError):
+            problems.append(Problem("registry", "error", rel_name, sid,
+                                    f"{label} authority {item.get('authority')!r} is not a tier 1-5",
+                                    "set authority to a whole number 1-5; this source was skipped"))
+            continue
+        known_fields = set(SourceEntry.__dataclass_fields__) - {"extra"}
+        entries.append(SourceEntry(
+            source_id=sid, drug=str(item["drug"]).strip().lower(), kind=kind, format=fmt,
+            title=str(item.get("title", "")), publisher=str(item.get("publisher", "")),
+            country=str(item.get("country", "")), language=str(item.get("language", "")),
+            authority=authority, raw_path=raw_rel,
+            start_marker=str(item.get("start_marker", "")),
+            start_marker_prefix=str(item.get("start_marker_prefix", "")),
+            end_marker=str(item.get("end_marker", "")),
+            end_marker_prefix=str(item.get("end_marker_prefix", "")),
+            extra={k: v for k, v in item.items() if k not in known_fields},
+        ))
+        seen_ids.add(sid)
+    if not entries and not problems:
+        problems.append(Problem("registry", "warning", rel_name, "", "registry declares no [[source]]",
+                                "declare sources to process"))
+    return entries, problems
+
+
+def resolve_raw_file(raw_root: Path, rel: str) -> Path | None:
+    return _resolve_inside(raw_root, rel)

@@ -1,0 +1,264 @@
+"""One pandera model per warehouse table.
+
+The models are the analysts' contract: their descriptions become DuckDB ``COMMENT ON`` text,
+Dagster column metadata and the generated data dictionary (docs/DATA_DICTIONARY.md).
+Offsets: ``sources.char_start/char_end`` are code-point offsets into the raw file; every other
+offset is relative to the start of its source's text (``sources.text``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+TOPICS = ["overview", "uses", "mechanism", "dosing", "administration", "adverse_effects",
+          "serious_adverse_effects", "contraindications", "cautions", "pregnancy_lactation", "pediatric",
+          "geriatric", "withdrawal", "overdose", "interactions", "storage", "pharmacology", "identifiers",
+          "missed_dose", "driving", "misuse", "long_term", "faq", "boilerplate"]
+AE_CATEGORIES = ["common", "serious", "rare", "allergic", "withdrawal", "overdose", "long_term", "high_dose",
+                 "neonatal", "sought_effect", "other"]
+STANCES = ["contraindicated", "avoid", "caution", "indication"]
+MATCH_METHODS = ["exact", "synonym", "fuzzy", "unmatched"]
+SEVERITIES = ["critical", "major", "minor", "info"]
+
+
+def _offsets_ok(df: pd.DataFrame, start: str, end: str) -> pd.Series:
+    return (df[start] >= 0) & (df[end] >= df[start])
+
+
+class _Base(pa.DataFrameModel):
+    class Config:
+        strict = False
+        coerce = True
+
+
+class SourcesModel(_Base):
+    """One row per source document: a web page or label declared in raw/registry.toml."""
+
+    source_id: Series[str] = pa.Field(unique=True, description="Registry id of the source, unique across drugs")
+    drug: Series[str] = pa.Field(description="Generic drug name in lower case")
+    kind: Series[str] = pa.Field(description="Kind of source (us_monograph, ru_reference, medical_article, overview_article, clinic_text, ...)")
+    format: Series[str] = pa.Field(description="Page template the section parser was told to expect; 'generic' for unknown publishers")
+    title: Series[str] = pa.Field(description="Title of the page")
+    publisher: Series[str] = pa.Field(description="Who published the page")
+    country: Series[str] = pa.Field(description="Country of the publisher (ISO code)")
+    language: Series[str] = pa.Field(description="Language of the text as stored")
+    authority: Series[int] = pa.Field(ge=1, le=5, description="Authority tier: 1 regulator label, 2 reference, 3 medical news, 4 SEO, 5 marketing")
+    authority_label: Series[str] = pa.Field(description="Name of the authority tier")
+    raw_path: Series[str] = pa.Field(description="File under raw/ holding the source")
+    char_start: Series[int] = pa.Field(ge=0, description="Code-point offset of the source's first character in the raw file")
+    char_end: Series[int] = pa.Field(ge=0, description="Code-point offset just past the source's last character in the raw file")
+    n_chars: Series[int] = pa.Field(ge=1, description="Length of the source text in code points")
+    sha256: Series[str] = pa.Field(str_length={"min_value": 64, "max_value": 64}, description="SHA-256 of the source text (UTF-8); changes when the source is edited")
+    raw_sha256: Series[str] = pa.Field(description="SHA-256 of the whole raw file's bytes")
+    encoding: Series[str] = pa.Field(description="Encoding the raw file was decoded with (utf-8, utf-8-sig, cp1251, ...)")
+    text: Series[str] = pa.Field(description="The source's text; every offset below a source points into it")
+
+    @pa.dataframe_check
+    def span_matches_length(cls, df: pd.DataFrame) -> pd.Series:
+        return (df["char_end"] - df["char_start"] == df["n_chars"]) & (df["text"].str.len() == df["n_chars"])
+
+
+class RawSegmentsModel(_Base):
+    """How each raw file divides into sources and unassigned text: the segments of a file cover it
+    exactly, in order, without overlap."""
+
+    raw_path: Series[str] = pa.Field(description="File under raw/")
+    segment_index: Series[int] = pa.Field(ge=0, description="Order of the segment in the file")
+    char_start: Series[int] = pa.Field(ge=0, description="Offset of the segment in the raw file")
+    char_end: Series[int] = pa.Field(ge=0, description="Offset just past the segment in the raw file")
+    source_id: Series[str] = pa.Field(nullable=True, description="Source the segment belongs to; NULL for text assigned to no source")
+    is_whitespace: Series[bool] = pa.Field(description="True when an unassigned segment is only white space")
+
+    @pa.dataframe_check
+    def ordered(cls, df: pd.DataFrame) -> pd.Series:
+        return _offsets_ok(df, "char_start", "char_end")
+
+
+class SectionsModel(_Base):
+    """One row per section of a source: a heading and the body up to the next heading."""
+
+    source_id: Series[str] = pa.Field(description="Source the section belongs to")
+    section_id: Series[str] = pa.Field(unique=True, description="'<source_id>#s<index>'")
+    section_index: Series[int] = pa.Field(ge=0, description="Order of the section in its source")
+    heading: Series[str] = pa.Field(description="Heading line as written ('' for untitled text and advertising blocks)")
+    heading_kind: Series[str] = pa.Field(isin=["title", "heading", "label", "weak", "untitled", "advert", "continuation"],
+                                         description="How the heading was recognised: title line, heading, 'Label:' sub-heading, or none")
+    level: Series[int] = pa.Field(isin=[1, 2], description="1 for headings, 2 for 'Label:' sub-headings")
+    parent_section_id: Series[str] = pa.Field(nullable=True, description="Enclosing section of a level-2 section")
+    topic: Series[str] = pa.Field(isin=TOPICS, description="Topic from the fixed list; 'boilerplate' for navigation, contents and advertising")
+    topic_basis: Series[str] = pa.Field(description="Why the topic: heading wording, parent, table_of_contents, advertising, continuation, default")
+    char_start: Series[int] = pa.Field(ge=0, description="Offset of the section (its heading line) in the source text")
+    char_end: Series[int] = pa.Field(ge=0, description="Offset just past the section's last non-blank character")
+    body_start: Series[int] = pa.Field(ge=0, description="Offset of the first body line (= char_end when the body is empty)")
+    body_end: Series[int] = pa.Field(ge=0, description="Offset just past the body")
+    text: Series[str] = pa.Field(description="source text[char_start:char_end]: heading line plus body, exactly as written")
+    n_items: Series[int] = pa.Field(ge=0, description="Number of list items in the section")
+
+    @pa.dataframe_check
+    def offsets_ordered(cls, df: pd.DataFrame) -> pd.Series:
+        return _offsets_ok(df, "char_start", "char_end") & (df["text"].str.len() == df["char_end"] - df["char_start"])
+
+
+class ListItemsModel(_Base):
+    """One row per bulleted or numbered list item, with its nesting and the line that leads into it."""
+
+    source_id: Series[str] = pa.Field(description="Source of the item")
+    section_id: Series[str] = pa.Field(description="Section holding the item")
+    item_index: Series[int] = pa.Field(ge=0, description="Order of the item within its section")
+    marker: Series[str] = pa.Field(description="Bullet or number as written ('•', '-', '1.')")
+    depth: Series[int] = pa.Field(ge=0, description="Nesting depth, 0 for top level")
+    parent_item_index: Series[float] = pa.Field(nullable=True, description="item_index of the enclosing item of a nested item")
+    char_start: Series[int] = pa.Field(ge=0, description="Offset of the item's text (after the marker) in the source")
+    char_end: Series[int] = pa.Field(ge=0, description="Offset just past the item's text")
+    text: Series[str] = pa.Field(description="Item text as written")
+    lead_in: Series[str] = pa.Field(description="The nearest preceding non-item line of the section, e.g. 'Common side effects include:'")
+    lead_in_start: Series[int] = pa.Field(ge=-1, description="Offset of the lead-in line, -1 when none")
+    lead_in_end: Series[int] = pa.Field(ge=-1, description="Offset just past the lead-in line, -1 when none")
+
+    @pa.dataframe_check
+    def offsets_ordered(cls, df: pd.DataFrame) -> pd.Series:
+        return _offsets_ok(df, "char_start", "char_end") & (df["text"].str.len() == df["char_end"] - df["char_start"])
+
+
+class QuarantineModel(_Base):
+    """Input that could not be used as it stands: each row says what, where and what to do.
+    Nothing is dropped silently; errors skipped a source or passage, warnings note a repair."""
+
+    stage: Series[str] = pa.Field(description="Stage that found the problem (registry, split, sections, extract, decisions)")
+    severity: Series[str] = pa.Field(isin=["error", "warning"], description="error: skipped; warning: processed, with the repair noted")
+    raw_path: Series[str] = pa.Field(description="Raw file concerned")
+    source_id: Series[str] = pa.Field(description="Source concerned ('' when the whole file or registry)")
+    char_start: Series[int] = pa.Field(ge=-1, description="Offset of the passage (raw file for split, else source text); -1 when none")
+    char_end: Series[int] = pa.Field(ge=-1, description="Offset just past the passage; -1 when none")
+    reason: Series[str] = pa.Field(description="What is wrong")
+    action: Series[str] = pa.Field(description="What to do about it")
+    excerpt: Series[str] = pa.Field(description="A few words of the passage concerned")
+
+
+class _FactBase(_Base):
+    source_id: Series[str] = pa.Field(description="Source stating the fact")
+    section_id: Series[str] = pa.Field(description="Section holding the fact")
+    section_topic: Series[str] = pa.Field(isin=TOPICS, description="Topic of that section")
+    fact_id: Series[str] = pa.Field(unique=True, description="Stable id: hash of source, table and mention offsets")
+    mention: Series[str] = pa.Field(description="The words naming the fact, as written")
+    char_start: Series[int] = pa.Field(ge=0, description="Offset of the mention in the source text")
+    char_end: Series[int] = pa.Field(ge=0, description="Offset just past the mention")
+    quote: Series[str] = pa.Field(description="The sentence or list item the mention stands in, as written")
+    quote_start: Series[int] = pa.Field(ge=0, description="Offset of the quote in the source text")
+    quote_end: Series[int] = pa.Field(ge=0, description="Offset just past the quote")
+
+    @pa.dataframe_check
+    def mention_inside_quote(cls, df: pd.DataFrame) -> pd.Series:
+        return ((df["quote_start"] <= df["char_start"]) & (df["char_end"] <= df["quote_end"])
+                & (df["char_start"] < df["char_end"]))
+
+
+class DosingModel(_FactBase):
+    """One row per dose statement. Daily figures are normalised to mg/day."""
+
+    route: Series[str] = pa.Field(description="oral, intrathecal, intravenous, intramuscular, topical, ... or 'unspecified'")
+    population: Series[str] = pa.Field(description="adult, pediatric, elderly, renal_impairment, hepatic_impairment or 'any'")
+    age_min_years: Series[float] = pa.Field(nullable=True, description="Lower age bound stated for the population")
+    age_max_years: Series[float] = pa.Field(nullable=True, description="Upper age bound stated for the population")
+    indication: Series[str] = pa.Field(description="Indication the dose is for, where stated ('' otherwise)")
+    phase: Series[str] = pa.Field(isin=["initial", "titration_step", "maintenance", "usual_range", "maximum", "test_dose", "single_dose", "other"],
+                                  description="Role of the dose in the regimen")
+    step_index: Series[int] = pa.Field(ge=0, description="Position within a titration sequence (0 for the first step or a lone statement)")
+    amount_min: Series[float] = pa.Field(nullable=True, description="Smallest amount per administration (or per day when stated per day), in `unit`")
+    amount_max: Series[float] = pa.Field(nullable=True, description="Largest amount, in `unit`")
+    unit: Series[str] = pa.Field(description="Unit as written (mg, mcg, g, micrograms, mg/day, ...)")
+    per: Series[str] = pa.Field(isin=["dose", "day"], description="Whether the amount is per administration or per day")
+    times_per_day: Series[float] = pa.Field(nullable=True, description="Administrations per day (upper value of a range)")
+    times_per_day_min: Series[float] = pa.Field(nullable=True, description="Administrations per day (lower value of a range)")
+    duration_days: Series[float] = pa.Field(nullable=True, description="How long the step lasts, in days, where stated")
+    daily_min_mg: Series[float] = pa.Field(nullable=True, description="Smallest daily amount in mg (mcg and g converted); NULL when not computable")
+    daily_max_mg: Series[float] = pa.Field(nullable=True, description="Largest daily amount in mg; NULL when not computable")
+    qualifier: Series[str] = pa.Field(description="Conditions the text attaches to the dose (e.g. 'if no relief within 6 weeks'); '' when none")
+
+
+class AdverseEffectsModel(_FactBase):
+    """One row per adverse-effect mention, compound list items split."""
+
+    category: Series[str] = pa.Field(isin=AE_CATEGORIES, description="common, serious, rare, allergic, withdrawal, overdose, long_term, high_dose, neonatal, sought_effect or other")
+    negated: Series[bool] = pa.Field(description="True when the text says the effect does not occur")
+    hedge: Series[str] = pa.Field(description="Hedging or frequency words attached ('rare', 'may', 'in some'); '' when none")
+
+
+class ConditionsModel(_FactBase):
+    """One row per condition, population or state named as a reason to avoid, take care or use."""
+
+    stance: Series[str] = pa.Field(isin=STANCES, description="contraindicated > avoid > caution > indication (the stronger when two are named)")
+    stance_alt: Series[str] = pa.Field(description="The weaker stance when the wording names two ('' otherwise)")
+    stance_cue: Series[str] = pa.Field(description="The words that set the stance")
+    negated: Series[bool] = pa.Field(description="True when the text says the condition is NOT a reason (e.g. 'does not treat')")
+
+
+class InteractionsModel(_FactBase):
+    """One row per interacting agent or drug class."""
+
+    agent: Series[str] = pa.Field(description="Agent or class as written")
+    effect: Series[str] = pa.Field(description="What the combination does, as written ('' when not stated)")
+    direction: Series[str] = pa.Field(isin=["increases", "decreases", "alters", "unspecified"], description="Direction of the effect where stated")
+
+
+class StatementsModel(_FactBase):
+    """Other checkable claims: taper durations, missed-dose rule, driving, alcohol, storage,
+    dependence, pharmacokinetics."""
+
+    topic: Series[str] = pa.Field(description="withdrawal_taper, missed_dose, driving, alcohol, storage, dependence, half_life, time_to_peak, protein_binding, elimination, min_age, ...")
+    value_text: Series[str] = pa.Field(description="The value as written ('2–4 weeks', '30%')")
+    value_min: Series[float] = pa.Field(nullable=True, description="Normalised lower value")
+    value_max: Series[float] = pa.Field(nullable=True, description="Normalised upper value")
+    value_unit: Series[str] = pa.Field(description="Unit of the normalised value (days, hours, percent, years, rule, ...)")
+
+
+class DrugProfileModel(_FactBase):
+    """Identity facts a source states: names, brands, forms, class, CAS, formula, ICD-10 codes."""
+
+    field: Series[str] = pa.Field(description="generic_name, brand_name, dosage_form, drug_class, cas_number, chemical_name, formula, icd10_code, ...")
+    value: Series[str] = pa.Field(description="Value as written (codes normalised, e.g. 'G95.9')")
+
+
+class DataQualityModel(_Base):
+    """What looks broken in a source. Flagged, never repaired silently."""
+
+    source_id: Series[str] = pa.Field(description="Source concerned")
+    section_id: Series[str] = pa.Field(description="Section concerned ('' when the whole source)")
+    issue: Series[str] = pa.Field(description="empty_list, empty_section, garbled_token, duplicated_passage, truncated_passage, html_residue, mojibake, ...")
+    detail: Series[str] = pa.Field(description="What was seen")
+    hides: Series[str] = pa.Field(description="Fact table the defect may hide facts from ('' when none)")
+    char_start: Series[int] = pa.Field(ge=0, description="Offset of the passage in the source text")
+    char_end: Series[int] = pa.Field(ge=0, description="Offset just past the passage")
+    excerpt: Series[str] = pa.Field(description="The passage as written (at most 200 characters)")
+
+
+WAREHOUSE_MODELS: dict[str, type[_Base]] = {
+    "sources": SourcesModel,
+    "raw_segments": RawSegmentsModel,
+    "sections": SectionsModel,
+    "list_items": ListItemsModel,
+    "quarantine": QuarantineModel,
+    "dosing": DosingModel,
+    "adverse_effects": AdverseEffectsModel,
+    "conditions": ConditionsModel,
+    "interactions": InteractionsModel,
+    "statements": StatementsModel,
+    "drug_profile": DrugProfileModel,
+    "data_quality": DataQualityModel,
+}
+
+
+def empty_frame(model: type[_Base]) -> pd.DataFrame:
+    """A zero-row frame with the model's columns, for sources that yield nothing."""
+    schema = model.to_schema()
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in schema.columns})
+
+
+def table_description(model: type[_Base]) -> str:
+    return " ".join((model.__doc__ or "").split())
+
+
+def column_descriptions(model: type[_Base]) -> dict[str, str]:
+    return {name: col.description or "" for name, col in model.to_schema().columns.items()}

@@ -1,0 +1,104 @@
+"""Publish tables to the DuckDB warehouse, whole and atomically.
+
+``publish(tables, target)`` writes every table into a new DuckDB file beside the published one,
+adds the column and table descriptions from the pandera models as ``COMMENT ON`` text, creates
+the analysts' views, and only then swaps the file in with ``os.replace``. A reader that has the
+old file open keeps its consistent view; a run killed before the swap leaves the old file as
+it was. DataFrames are registered with DuckDB, never pasted into SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline.schemas import column_descriptions, table_description
+
+VIEWS_FILE = Path(__file__).resolve().parent / "data" / "views.sql"
+
+
+def _quote_ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe identifier {name!r}")
+    return '"' + name + '"'
+
+
+def _sql_literal(text: str) -> str:
+    # COMMENT ON accepts no bind parameters; the text comes from our own models, not from
+    # sources, and is quoted by doubling single quotes.
+    return "'" + text.replace("'", "''") + "'"
+
+
+def write_database(path: Path, tables: dict[str, pd.DataFrame], models: dict[str, type],
+                   views_sql: str | None = None, view_comments: dict[str, str] | None = None) -> None:
+    """Write ``tables`` into a new DuckDB file at ``path`` (which must not exist)."""
+    con = duckdb.connect(str(path))
+    try:
+        for name, frame in tables.items():
+            ident = _quote_ident(name)
+            con.register("frame_to_write", frame)
+            con.execute(f"CREATE TABLE {ident} AS SELECT * FROM frame_to_write")
+            con.unregister("frame_to_write")
+            model = models.get(name)
+            if model is not None:
+                con.execute(f"COMMENT ON TABLE {ident} IS {_sql_literal(table_description(model))}")
+                present = set(frame.columns)
+                for column, text in column_descriptions(model).items():
+                    if column in present and text:
+                        con.execute(f"COMMENT ON COLUMN {ident}.{_quote_ident(column)} IS {_sql_literal(text)}")
+        if views_sql:
+            con.execute(views_sql)
+        for view, text in (view_comments or {}).items():
+            con.execute(f"COMMENT ON VIEW {_quote_ident(view)} IS {_sql_literal(text)}")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def publish(tables: dict[str, pd.DataFrame], models: dict[str, type], target: Path,
+            views_sql: str | None = None, view_comments: dict[str, str] | None = None,
+            before_swap=None) -> Path:
+    """Build the warehouse beside ``target`` and atomically replace it. ``before_swap(path)``
+    may inspect the staged file and raise to stop publication."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f"{target.name}.staging-{uuid.uuid4().hex[:12]}")
+    try:
+        write_database(staging, tables, models, views_sql, view_comments)
+        if before_swap is not None:
+            before_swap(staging)
+        with open(staging, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(staging, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        for leftover in (staging, staging.with_name(staging.name + ".wal")):
+            if leftover.exists():
+                leftover.unlink()
+    return target
+
+
+def remove_stale_staging(directory: Path) -> list[Path]:
+    """Delete staging files left by killed runs (never the published file)."""
+    removed = []
+    for p in directory.glob("*.staging-*"):
+        p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def row_counts(path: Path) -> dict[str, int]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY table_name").fetchall()]
+        return {n: con.execute(f"SELECT count(*) FROM {_quote_ident(n)}").fetchone()[0] for n in names}
+    finally:
+        con.close()
