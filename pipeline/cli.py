@@ -1,0 +1,71 @@
+"""Command line: ``python -m pipeline.cli run`` materialises every asset once and prints a
+summary (used by ``make run``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from pipeline import paths
+
+
+def _ensure_dagster_home() -> None:
+    home = Path(os.environ.get("DAGSTER_HOME", paths.PROJECT_ROOT / ".dagster_home"))
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+
+
+def run_all(quiet: bool = False) -> int:
+    """Materialise every asset and its checks in this process; returns a shell exit code."""
+    _ensure_dagster_home()
+    import dagster as dg
+
+    from pipeline.definitions import defs
+    from pipeline.warehouse import row_counts
+
+    started = time.perf_counter()
+    print(f"Materialising every asset (raw: {paths.raw_dir()}) ...", flush=True)
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize(
+            list(defs.assets) + list(defs.asset_checks or []), instance=instance, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}}},
+        )
+    elapsed = time.perf_counter() - started
+    failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    target = paths.warehouse_path()
+    print()
+    print(f"Run {'succeeded' if result.success and not failed_checks else 'FAILED'} in {elapsed:.1f} s")
+    for check in failed_checks:
+        print(f"  failed check: {check.asset_key.to_user_string()} / {check.check_name}")
+    if target.exists():
+        counts = row_counts(target)
+        width = max(len(k) for k in counts) if counts else 10
+        print(f"Warehouse: {target}")
+        print(f"  {'table'.ljust(width)}  rows")
+        for name, n in counts.items():
+            print(f"  {name.ljust(width)}  {n:>6}")
+    report = paths.reports_dir() / "discrepancies.html"
+    if report.exists():
+        print(f"Report: {report}")
+        print(f"        {paths.reports_dir() / 'discrepancies.md'}")
+    return 0 if result.success and not failed_checks else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="materialise every asset once and publish the warehouse and report")
+    run.add_argument("--quiet", action="store_true", help="only warnings from Dagster's log")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run_all(quiet=args.quiet)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
