@@ -1,0 +1,115 @@
+"""Fact extraction: sources + sections + list items -> dosing, adverse effects, conditions,
+interactions, statements, drug profile and data-quality tables.
+
+``extract_source`` works on one source and is what the content-hash cache and the worker pool
+call; ``extract_all`` runs it over every source and concatenates. Every fact row carries the
+mention's offsets and the quote (the sentence or list item) it stands in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+from pipeline.extract.dosing import dose_rows
+from pipeline.extract.mentions import mentions_from_units
+from pipeline.extract.profile import profile_rows
+from pipeline.extract.quality import quality_rows
+from pipeline.extract.statements import statement_rows
+from pipeline.extract.units import build_units
+from pipeline.problems import Problem
+from pipeline.schemas import (AdverseEffectsModel, ConditionsModel, DataQualityModel, DosingModel, DrugProfileModel,
+                              InteractionsModel, StatementsModel, empty_frame)
+from pipeline.textutil import parsing_view
+
+FACT_TABLES = {
+    "dosing": DosingModel, "adverse_effects": AdverseEffectsModel, "conditions": ConditionsModel,
+    "interactions": InteractionsModel, "statements": StatementsModel, "drug_profile": DrugProfileModel,
+    "data_quality": DataQualityModel,
+}
+
+
+def _fact_id(source_id: str, table: str, start: int, end: int, extra: str = "") -> str:
+    return hashlib.sha1(f"{source_id}|{table}|{start}|{end}|{extra}".encode()).hexdigest()[:16]
+
+
+def _provenance(table: str, text: str, row: dict, extra: str = "") -> dict:
+    u = row.pop("unit_obj")
+    s, e = row["char_start"], row["char_end"]
+    return {"source_id": u.source_id, "section_id": u.section_id, "section_topic": u.topic,
+            "fact_id": _fact_id(u.source_id, table, s, e, extra), "mention": text[s:e],
+            "quote": text[u.start:u.end], "quote_start": u.start, "quote_end": u.end, **row}
+
+
+def extract_source(source_id: str, drug: str, text: str, sections: pd.DataFrame, items: pd.DataFrame
+                   ) -> dict[str, list[dict]]:
+    """Fact rows of one source, by table. ``sections``/``items`` are that source's rows."""
+    view = parsing_view(text)
+    units = build_units(source_id, text, sections, items)
+    containers = set()
+    if len(items):
+        parents = items.dropna(subset=["parent_item_index"])
+        idx = {(r.section_id, int(r.item_index)): int(r.char_start) for r in items.itertuples(index=False)}
+        containers = {(r.section_id, idx[(r.section_id, int(r.parent_item_index))]) for r in parents.itertuples(index=False)}
+    out: dict[str, list[dict]] = {t: [] for t in FACT_TABLES}
+    for m in mentions_from_units(view, units, containers, drug):
+        row = {"unit_obj": m.unit, "char_start": m.start, "char_end": m.end}
+        if m.table == "adverse_effects":
+            row.update(category=m.label, negated=m.negated, hedge=m.hedge)
+        elif m.table == "conditions":
+            row.update(stance=m.label, stance_alt=m.alt, stance_cue=m.cue, negated=m.negated)
+        else:
+            row.update(agent=text[m.start:m.end], effect=m.effect, direction=m.label)
+        out[m.table].append(_provenance(m.table, text, row, m.label))
+    for row in dose_rows(units):
+        out["dosing"].append(_provenance("dosing", text, row, row["phase"]))
+    for row in statement_rows(units):
+        out["statements"].append(_provenance("statements", text, row, row["topic"]))
+    for row in profile_rows(view, units):
+        out["drug_profile"].append(_provenance("drug_profile", text, row, row["field"]))
+    out["data_quality"] = quality_rows(source_id, drug, text, sections, units)
+    for table in ("adverse_effects", "conditions", "interactions"):
+        out[table] = _dedupe(out[table])
+    return out
+
+
+def _dedupe(rows: list[dict]) -> list[dict]:
+    seen, kept = set(), []
+    for r in rows:
+        if r["fact_id"] in seen:
+            continue
+        seen.add(r["fact_id"])
+        kept.append(r)
+    return kept
+
+
+def frames_from_rows(rows: dict[str, list[dict]]) -> dict[str, pd.DataFrame]:
+    frames = {}
+    for table, model in FACT_TABLES.items():
+        frames[table] = pd.DataFrame(rows[table]) if rows.get(table) else empty_frame(model)
+    return frames
+
+
+def extract_all(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFrame
+                ) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
+    """Extract every source; a source whose extraction fails is reported and skipped."""
+    rows: dict[str, list[dict]] = {t: [] for t in FACT_TABLES}
+    problems: list[Problem] = []
+    sec_by = dict(tuple(sections.groupby("source_id"))) if len(sections) else {}
+    item_by = dict(tuple(items.groupby("source_id"))) if len(items) else {}
+    for src in sources.itertuples(index=False):
+        secs = sec_by.get(src.source_id)
+        if secs is None:
+            continue
+        its = item_by.get(src.source_id, items.iloc[0:0])
+        try:
+            got = extract_source(src.source_id, src.drug, src.text, secs, its)
+        except Exception as exc:  # one page's defect must not cost the others
+            problems.append(Problem("extract", "error", src.raw_path, src.source_id,
+                                    f"extraction failed: {type(exc).__name__}: {exc}",
+                                    "report this page to the pipeline's maintainers; no facts were taken from it"))
+            continue
+        for t in FACT_TABLES:
+            rows[t] += got[t]
+    return frames_from_rows(rows), problems

@@ -1,0 +1,123 @@
+"""Compiled wording cues from ``data/extraction_cues.yaml``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import yaml
+
+from pipeline.paths import DATA_DIR
+
+STANCE_ORDER = ["contraindicated", "avoid", "caution", "indication"]
+
+
+@lru_cache(maxsize=1)
+def extraction_cues() -> dict:
+    with open(DATA_DIR / "extraction_cues.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    stance: dict[str, list[re.Pattern]]
+    topic_stance: dict[str, str]
+    ae_context: list[re.Pattern]
+    ae_category: list[tuple[str, re.Pattern]]
+    ae_category_sentence_wide: list[tuple[str, re.Pattern]]
+    topic_ae_category: dict[str, str]
+    interaction_context: list[re.Pattern]
+    direction: dict[str, re.Pattern]
+    negation: re.Pattern
+    hedge: re.Pattern
+    no_fact_strong: list[re.Pattern]
+    no_fact_weak: list[re.Pattern]
+    max_words: int
+    bad_start: re.Pattern
+    ae_bad_word: re.Pattern
+    condition_bad_word: re.Pattern
+
+
+@lru_cache(maxsize=1)
+def compiled() -> Compiled:
+    c = extraction_cues()
+    flags = re.I
+    return Compiled(
+        stance={k: [re.compile(p, flags) for p in v] for k, v in c["stance"].items()},
+        topic_stance=dict(c["topic_stance"]),
+        ae_context=[re.compile(p, flags) for p in c["ae_context"]],
+        ae_category=[(r["category"], re.compile(r["pattern"], flags)) for r in c["ae_category"]],
+        ae_category_sentence_wide=[(r["category"], re.compile(r["pattern"], flags)) for r in c["ae_category"]
+                                   if r.get("sentence_wide")],
+        topic_ae_category=dict(c["topic_ae_category"]),
+        interaction_context=[re.compile(p, flags) for p in c["interaction_context"]],
+        direction={k: re.compile(v, flags) for k, v in c["direction"].items()},
+        negation=re.compile(c["negation"], flags),
+        hedge=re.compile(c["hedge"], flags),
+        no_fact_strong=[re.compile(p, flags) for p in c["no_fact_context_strong"]],
+        no_fact_weak=[re.compile(p, flags) for p in c["no_fact_context_weak"]],
+        max_words=int(c["mention_max_words"]),
+        bad_start=re.compile(c["mention_bad_start"], flags),
+        ae_bad_word=re.compile(c["ae_bad_word"], flags),
+        condition_bad_word=re.compile(c["condition_bad_word"], flags),
+    )
+
+
+def stances_in(text: str) -> list[tuple[str, str]]:
+    """(stance, cue words) named in ``text``, strongest first, each stance once."""
+    found = []
+    for stance in STANCE_ORDER:
+        for pattern in compiled().stance[stance]:
+            m = pattern.search(text)
+            if m:
+                found.append((stance, m.group(0)))
+                break
+    return found
+
+
+def has_ae_context(text: str) -> bool:
+    return any(p.search(text) for p in compiled().ae_context)
+
+
+def has_interaction_context(text: str) -> bool:
+    return any(p.search(text) for p in compiled().interaction_context)
+
+
+def ae_category_in(text: str) -> str | None:
+    for category, pattern in compiled().ae_category:
+        if pattern.search(text):
+            return category
+    return None
+
+
+def sentence_wide_category(text: str) -> str | None:
+    """A category whose cue may stand anywhere in the sentence, even after the list."""
+    for category, pattern in compiled().ae_category_sentence_wide:
+        if pattern.search(text):
+            return category
+    return None
+
+
+def direction_in(text: str) -> str:
+    for direction in ("increases", "decreases", "alters"):
+        if compiled().direction[direction].search(text):
+            return direction
+    return "unspecified"
+
+
+def is_no_fact_context(text: str, strong: bool) -> bool:
+    patterns = compiled().no_fact_strong if strong else compiled().no_fact_weak
+    return any(p.search(text) for p in patterns)
+
+
+def plausible_mention(text: str, table: str, drug: str = "") -> bool:
+    """Whether ``text`` can name an effect (table='adverse_effects') or a condition."""
+    c = compiled()
+    words = text.split()
+    if not words or len(words) > c.max_words or c.bad_start.match(text):
+        return False
+    if drug and table == "adverse_effects" and drug.lower() in text.lower():
+        return False
+    bad = c.ae_bad_word if table == "adverse_effects" else c.condition_bad_word
+    return not bad.search(text)
