@@ -63,6 +63,12 @@ def extract_source(source_id: str, drug: str, text: str, sections: pd.DataFrame,
             row.update(agent=text[m.start:m.end], effect=m.effect, direction=m.label)
         out[m.table].append(_provenance(m.table, text, row, m.label))
     for row in dose_rows(units):
+        span = row.pop("indication_span")
+        if span is not None:
+            # "Muscle spasm pain: 5-10 mg three times per day" names an indication of the drug
+            out["conditions"].append(_provenance("conditions", text, {
+                "unit_obj": row["unit_obj"], "char_start": span[0], "char_end": span[1], "stance": "indication",
+                "stance_alt": "", "stance_cue": "dose stated for this indication", "negated": False}, "indication"))
         out["dosing"].append(_provenance("dosing", text, row, row["phase"]))
     for row in statement_rows(units):
         out["statements"].append(_provenance("statements", text, row, row["topic"]))

@@ -23,6 +23,7 @@ def extraction_cues() -> dict:
 class Compiled:
     stance: dict[str, list[re.Pattern]]
     topic_stance: dict[str, str]
+    heading_stance: list[tuple[re.Pattern, str]]
     ae_context: list[re.Pattern]
     ae_category: list[tuple[str, re.Pattern]]
     ae_category_sentence_wide: list[tuple[str, re.Pattern]]
@@ -37,6 +38,10 @@ class Compiled:
     bad_start: re.Pattern
     ae_bad_word: re.Pattern
     condition_bad_word: re.Pattern
+    therapeutic_start: re.Pattern
+    ae_phrases: list[re.Pattern]
+    body_parts: frozenset
+    umbrella: re.Pattern
 
 
 @lru_cache(maxsize=1)
@@ -46,6 +51,7 @@ def compiled() -> Compiled:
     return Compiled(
         stance={k: [re.compile(p, flags) for p in v] for k, v in c["stance"].items()},
         topic_stance=dict(c["topic_stance"]),
+        heading_stance=[(re.compile(h["pattern"], flags), h["stance"]) for h in c["heading_stance"]],
         ae_context=[re.compile(p, flags) for p in c["ae_context"]],
         ae_category=[(r["category"], re.compile(r["pattern"], flags)) for r in c["ae_category"]],
         ae_category_sentence_wide=[(r["category"], re.compile(r["pattern"], flags)) for r in c["ae_category"]
@@ -61,6 +67,10 @@ def compiled() -> Compiled:
         bad_start=re.compile(c["mention_bad_start"], flags),
         ae_bad_word=re.compile(c["ae_bad_word"], flags),
         condition_bad_word=re.compile(c["condition_bad_word"], flags),
+        therapeutic_start=re.compile(c["therapeutic_start"], flags),
+        ae_phrases=[re.compile(p, flags) for p in c["ae_phrases"]],
+        body_parts=frozenset(w.lower() for w in c["body_parts"]),
+        umbrella=re.compile(c["umbrella"], flags),
     )
 
 
@@ -91,12 +101,14 @@ def ae_category_in(text: str) -> str | None:
     return None
 
 
-def sentence_wide_category(text: str) -> str | None:
-    """A category whose cue may stand anywhere in the sentence, even after the list."""
-    for category, pattern in compiled().ae_category_sentence_wide:
-        if pattern.search(text):
+def ae_category(contexts: list[str], sentence: str, default: str) -> str:
+    """The highest-priority category whose cue appears in any context (or, for cues allowed
+    anywhere in the sentence, in the whole sentence)."""
+    wide = {cat for cat, _ in compiled().ae_category_sentence_wide}
+    for category, pattern in compiled().ae_category:
+        if any(c and pattern.search(c) for c in contexts) or (category in wide and pattern.search(sentence)):
             return category
-    return None
+    return default
 
 
 def direction_in(text: str) -> str:
@@ -115,7 +127,7 @@ def plausible_mention(text: str, table: str, drug: str = "") -> bool:
     """Whether ``text`` can name an effect (table='adverse_effects') or a condition."""
     c = compiled()
     words = text.split()
-    if not words or len(words) > c.max_words or c.bad_start.match(text):
+    if not words or len(words) > c.max_words or c.bad_start.match(text) or c.umbrella.match(text):
         return False
     if drug and table == "adverse_effects" and drug.lower() in text.lower():
         return False

@@ -148,6 +148,7 @@ def dose_rows(units: list[Unit]) -> list[dict]:
         if not amounts:
             continue
         indication = u.item_label if u.item_label and not _phase(u.item_label) else ""
+        indication_span = (u.start, u.start + len(u.item_label)) if indication else None
         indication = indication or _indication_from_heading(u.heading) or _indication_from_heading(u.parent_heading)
         prev_end = 0
         prev_daily: tuple | None = None
@@ -207,6 +208,7 @@ def dose_rows(units: list[Unit]) -> list[dict]:
                 "times_per_day": freq[1] if freq else None, "times_per_day_min": freq[0] if freq else None,
                 "duration_days": duration, "daily_min_mg": daily_min, "daily_max_mg": daily_max,
                 "qualifier": q.group(0).strip() if q else "",
+                "indication_span": indication_span,
             })
             ctx.last_phase = phase
             prev_daily = (daily_min, daily_max)

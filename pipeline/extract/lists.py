@@ -56,24 +56,32 @@ def _top_level_splits(text: str, s: int, e: int, seps: tuple[str, ...]) -> list[
     return parts
 
 
-_ADJECTIVE_END = re.compile(r"(?:al|ic|ous|ive|ary|ile|ent|ant)$", re.I)
+_NO_SPLIT_AND = re.compile(r"\band (?:above|older|over|under|younger)\b", re.I)
+
+
+def _words_outside_parens(t: str) -> int:
+    return len(re.sub(r"\([^()]*\)", " ", t).split())
 
 
 def _conj_split(text: str, s: int, e: int) -> list[tuple[int, int]]:
-    """Split on ' or ' unless the left side is a lone adjective sharing the right side's noun
-    ("acute renal or hepatic insufficiency"), and on ' and ' when neither side is an 'of'
-    phrase and both are short."""
+    """Split on ' or ' and ' leading to ' always, and on ' and ' when every piece is short,
+    unless the 'and' joins two objects of one 'of' ("ulcer of the stomach and duodenum") or
+    closes an age range ("12 and above")."""
     out = []
-    ors = _top_level_splits(text, s, e, (" or ",))
-    if len(ors) == 2 and _ADJECTIVE_END.search(text[ors[0][0]:ors[0][1]].strip()) and len(text[ors[1][0]:ors[1][1]].split()) >= 2:
-        ors = [(s, e)]
-    for a, b in ors:
+    for a, b in _top_level_splits(text, s, e, (" or ", " leading to ")):
+        if _NO_SPLIT_AND.search(text, a, b):
+            out.append((a, b))
+            continue
         pieces = _top_level_splits(text, a, b, (" and ",))
-        if len(pieces) > 1 and all(" of " not in text[x:y] and len(text[x:y].split()) <= 3 for x, y in pieces):
+        shared_of = len(pieces) == 2 and len(text[pieces[1][0]:pieces[1][1]].split()) == 1 and " of " in text[pieces[0][0]:pieces[0][1]]
+        if len(pieces) > 1 and not shared_of and all(_words_outside_parens(text[x:y]) <= 8 for x, y in pieces):
             out += pieces
         else:
             out.append((a, b))
     return out
+
+
+_PAREN = re.compile(r"\s*\(([^()]*)\)\s*$")
 
 
 def trim_mention(text: str, s: int, e: int) -> tuple[int, int]:
@@ -90,8 +98,15 @@ def trim_mention(text: str, s: int, e: int) -> tuple[int, int]:
 
 
 def split_enumeration(text: str, s: int, e: int) -> list[tuple[int, int]]:
-    """Mention spans of an enumeration in text[s:e]."""
+    """Mention spans of an enumeration in text[s:e].
+
+    A trailing parenthesis that lists items ("... organs (vomiting, colic, pain)") adds its
+    items; one that comments ("coma (after the return of consciousness ...)") is dropped.
+    """
+    from pipeline.extract.cues import compiled
+
     _, site_tail = _patterns()
+    body_parts = compiled().body_parts
     spans: list[tuple[int, int]] = []
     for a, b in _top_level_splits(text, s, e, (";",)):
         in_site_list = False
@@ -102,14 +117,25 @@ def split_enumeration(text: str, s: int, e: int) -> list[tuple[int, int]]:
             dash = re.search(r"\s[–—]\s|\s-\s", text[c:d])
             if dash:  # "with prolonged use – impaired renal function": the effect follows the dash
                 c, d = _strip(text, c + dash.end(), d)
-            words = text[c:d].split()
-            if in_site_list and len(words) <= 2:
+            bare = re.sub(r"^(?:or|and)\s+", "", text[c:d].strip().lower())
+            if in_site_list and bare in body_parts:
                 continue  # "arms", "or legs" after "twitching in your hands"
+            in_site_list = False
             m = site_tail.search(text, c, d)
             if m:
                 in_site_list = True
                 d = m.start()
             for x, y in _conj_split(text, c, d):
+                x, y = _strip(text, x, y)
+                paren = _PAREN.search(text, x, y)
+                if paren and paren.end() == y:
+                    inner = text[paren.start(1):paren.end(1)]
+                    parts = inner.split(",")
+                    if len(parts) > 1 and all(len(p.split()) <= 4 for p in parts):
+                        spans += split_enumeration(text, paren.start(1), paren.end(1))
+                        y = paren.start()
+                    elif "," in inner or len(inner.split()) > 4 or re.fullmatch(r"[A-Z][A-Za-z]{0,5}", inner.strip()):
+                        y = paren.start()  # a comment, or an abbreviation: "multiple sclerosis (MS)"
                 x, y = trim_mention(text, x, y)
                 if y > x and any(ch.isalpha() for ch in text[x:y]):
                     spans.append((x, y))

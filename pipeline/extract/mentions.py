@@ -19,18 +19,21 @@ from pipeline.textutil import sentence_spans
 # Words that make a sentence a statement rather than a bare enumeration.
 _VERBS = re.compile(r"\b(?:is|are|was|were|be|been|should|may|might|can|could|will|would|must|have|has|had|"
                     r"do|does|did|use|take|taking|using|leads?|causes?|increase[sd]?|reduce[sd]?)\b", re.I)
-_IF_CLAUSE = re.compile(r"\bif (?:you|they|the (?:person|patient))\s+(?:are|have ever had|have had|have|had|"
-                        r"develop|experience|suffer from)\s+", re.I)
+_IF_CLAUSE = re.compile(r"\bif (?:you|they|the (?:person|patient))\s+(?:are|is|have ever had|have had|have|had|"
+                        r"suffer from)\s+", re.I)
+_USED_BY = re.compile(r"\b(?:should|must) not be (?:used|taken) by\s+", re.I)
+_CONDITIONS_SUCH_AS = re.compile(r"\b(?:conditions|diseases|disorders)\s+(?:such as|like|including)\s+", re.I)
 _CONTRA_IN = re.compile(r"\bcontraindicated\s+(?:in|for|with)\s+", re.I)
 _PATIENTS_WITH = re.compile(r"\b(?:in|for)\s+(?:(?:patients|people|persons|individuals|those|adults|children)\s+(?:with|who have)\s+|"
                             r"(?=(?:patients|people|persons|individuals|adults|children)\s+(?:over|under|aged|older|younger)\b))", re.I)
 _PRESCRIBE_FOR = re.compile(r"\bprescribe[sd]?\b[^.:]{0,40}?\b(?:for|to (?:help )?treat|to (?:help )?manage)\s+", re.I)
-_USED_TO = re.compile(r"\b(?:used|approved|recommended)\b[^.:]{0,60}?\bto\s+(?:help\s+)?(?:treat|relieve|manage|correct|control)\s+", re.I)
+_USED_TO = re.compile(r"\b(?:used|approved|recommended|prescribed)\b[^.:]{0,60}?\bto\s+(?:help\s+)?(?:treat|relieve|manage|correct|control)\s+", re.I)
 _LIST_INTRO = re.compile(r"(?:\bincluding\b|\bsuch as\b|\bmay include\b|\bcan include\b|\binclude\b|"
                          r"\bmay occur\b|\bbefore using\b|\beffects? of\b)[:\s]+", re.I)
 _CLAUSE_END = re.compile(r"(?:,\s*(?:as|because|since|so|which|but|and then)\b|\s+(?:because|since|so that|as it|as this|"
                          r"to ensure|until|unless|while|when)\b|\s+(?:may|can|will|could|might|should|must|is|are|was|were|have|has)\s|"
-                         r"\s+(?:that|which|who)\b|\s+to (?:treat|help|manage|relieve|determine|ensure|prevent)\b|\.\s|$)", re.I)
+                         r"\s+(?:that|which|who)\b|\s+to (?:treat|help|manage|relieve|determine|ensure|prevent)\b|"
+                         r"\s+associated with\b|\s+(?:they|you|he|she) (?:have|has|take|are)\b|\s+in (?:people|patients|persons|adults|children) with\b|\.\s|$)", re.I)
 _INTERACTION_INTRO = re.compile(r"(?:\blike\b|\bsuch as\b|\bincluding\b|\bbefore using\b|\beffects? of\b)[:\s]+", re.I)
 _POPULATION = re.compile(
     r"\b(?:pregnan(?:cy|t)|breast[- ]?feeding|breastfeed|lactation|nursing mothers|"
@@ -74,6 +77,9 @@ def _frame(contexts: list[str], topic: str) -> tuple[str, object] | None:
         if C.is_no_fact_context(ctx, strong=False):
             return None
     comp = C.compiled()
+    for pattern, stance in comp.heading_stance:
+        if any(ctx and pattern.search(ctx) for ctx in contexts):
+            return ("condition", [(stance, pattern.pattern)])
     if topic in comp.topic_stance:
         return ("condition", [(comp.topic_stance[topic], f"section topic {topic}")])
     if topic in comp.topic_ae_category:
@@ -88,13 +94,8 @@ def _last_sentence(text: str) -> str:
     return text[spans[-1][0]:spans[-1][1]] if spans else text
 
 
-def _category(texts: list[str], topic: str) -> str:
-    for t in texts:
-        if t:
-            cat = C.ae_category_in(t)
-            if cat:
-                return cat
-    return C.compiled().topic_ae_category.get(topic, "common")
+def _category(texts: list[str], topic: str, sentence: str = "") -> str:
+    return C.ae_category(texts, sentence, C.compiled().topic_ae_category.get(topic, "common"))
 
 
 def _stance_pair(stances: list[tuple[str, str]]) -> tuple[str, str, str]:
@@ -103,11 +104,51 @@ def _stance_pair(stances: list[tuple[str, str]]) -> tuple[str, str, str]:
     return stance, alt, cue
 
 
-def _negated(text: str, start: int, unit: Unit) -> bool:
-    """A negation in the words just before the mention, within the same clause."""
-    before = unit.text[max(0, start - unit.start - 40): start - unit.start]
+_NEGATION = re.compile(r"\b(?:no|without|never|nor|not (?:cause|causes|associated with|lead to|produce|result in)|"
+                       r"(?:do|does|did) not (?:cause|prescribe|treat|cure))\b", re.I)
+
+
+def _negated(view: str, start: int, unit: Unit) -> bool:
+    """A negation of the fact in the words just before the mention, within the same clause.
+    Negations that belong to a stance ("should not use ... if") do not negate the fact."""
+    before = view[max(unit.start, start - 60):start]
     before = re.split(r"[,;:]", before)[-1]
-    return bool(re.search(r"\b(?:no|not|never|without|nor)\b[^.]*$", before, re.I))
+    return bool(_NEGATION.search(before))
+
+
+def _labelled_effect(view: str, u: Unit, label_end: int, explanation: tuple[int, int]) -> list[tuple[int, int]]:
+    """'Tolerance: some patients develop tolerance ...' names its effect in the label; an
+    explanation that gives examples ('such as memory problems') names them instead; one about
+    monitoring names no effect."""
+    expl = view[explanation[0]:explanation[1]]
+    if re.search(r"\bmonitor", expl, re.I):
+        return []
+    m = _LIST_INTRO.search(view, explanation[0], explanation[1])
+    if m:
+        return _span_mentions(view, m.end(), explanation[1])
+    label = view[u.start:label_end]
+    head = label.split()[-1].lower() if label.split() else ""
+    return [trim_mention(view, u.start, label_end)] if head and head in expl.lower() else []
+
+
+_ICD_CODE = re.compile(r"\s*[A-TV-Z]\d{2}(?:\.\s?\d{1,2})?\s+")  # "G95. 9 Disease of spinal cord, unspecified": one ICD title
+# Word shapes of disease names (-osis, -itis, -pathy, palsy, injury, ...), to tell "spasticity in
+# multiple sclerosis" (two indications) from "spastic reactions in various muscle groups" (one).
+_DISEASE_WORD = re.compile(r"\w(?:osis|itis|pathy|plegia|algia|emia|aemia|oma|ism|sy|ia)\b|\b(?:disease|disorder|syndrome|"
+                           r"palsy|injur(?:y|ies)|damage|trauma|failure|insufficiency|sclerosis|cancer|tumou?rs?)\b", re.I)
+_IN_WITH = re.compile(r"\s+(?:in|with|due to)\s+", re.I)
+
+
+def _split_indication(view: str, s: int, e: int) -> list[tuple[int, int]]:
+    """'muscle spasticity in multiple sclerosis' names a symptom and a disease, both treated."""
+    m = _IN_WITH.search(view, s, e)
+    if not m or view[s:e].count("(") != view[s:e].count(")"):
+        return [(s, e)]
+    left, right = (s, m.start()), (m.end(), e)
+    if (len(view[left[0]:left[1]].split()) <= 5 and 0 < len(view[right[0]:right[1]].split()) <= 5
+            and _DISEASE_WORD.search(view[right[0]:right[1]])):
+        return [trim_mention(view, *left), trim_mention(view, *right)]
+    return [(s, e)]
 
 
 def _bare_list(view: str, u: Unit) -> bool:
@@ -115,7 +156,7 @@ def _bare_list(view: str, u: Unit) -> bool:
     if _VERBS.search(u.text):
         return False
     parts = split_enumeration(view, u.start, u.end)
-    return len(parts) >= 2 and all(len(view[s:e].split()) <= 6 for s, e in parts)
+    return len(parts) >= 2 and all(len(view[s:e].split()) <= 8 for s, e in parts)
 
 
 def _span_mentions(view: str, s: int, e: int) -> list[tuple[int, int]]:
@@ -162,7 +203,12 @@ def _item_mentions(view: str, u: Unit, is_container: bool) -> list[Mention]:
     explanation = (label_end + 1, u.end) if label_end else None
     out: list[Mention] = []
     if kind == "ae":
-        spans = [trim_mention(view, u.start, label_end)] if label_end else split_enumeration(view, u.start, u.end)
+        if label_end:
+            spans = _labelled_effect(view, u, label_end, explanation)
+        elif C.compiled().therapeutic_start.match(u.text.strip()):
+            spans = []  # "relieves muscle spasms": what the drug treats
+        else:
+            spans = split_enumeration(view, u.start, u.end)
         # a category cue inside the item ("with prolonged use – impaired renal function") applies to it
         own_prefix = re.split(r"\s[–—-]\s", u.text)[0] if re.search(r"\s[–—-]\s", u.text) else ""
         cat = _category([own_prefix, *contexts], u.topic)
@@ -176,13 +222,19 @@ def _item_mentions(view: str, u: Unit, is_container: bool) -> list[Mention]:
             # "Label: explanation" items in a caution list are advice; read the explanation.
             sub = Unit(u.source_id, u.section_id, u.topic, u.heading, u.parent_heading, "sentence",
                        explanation[0], explanation[1], view[explanation[0]:explanation[1]])
-            return [Mention(m.table, u, m.start, m.end, m.label, m.alt, m.cue, m.negated)
-                    for m in _sentence_mentions(view, sub) if m.table == "conditions"]
+            found = [Mention(m.table, u, m.start, m.end, m.label, m.alt, m.cue, m.negated)
+                     for m in _sentence_mentions(view, sub) if m.table == "conditions"]
+            if found:  # the label names the conditions too ("Pregnancy and breastfeeding: ...")
+                found += [Mention("conditions", u, s, e, found[0].label, found[0].alt, found[0].cue)
+                          for s, e in split_enumeration(view, u.start, label_end)]
+            return found
         stance, alt, cue = _stance_pair(stances)
         own = C.stances_in(u.text)
         if own and own[0][0] != stance and own[0][1] != "":
             stance, alt, cue = _stance_pair(own)
-        for s, e in split_enumeration(view, u.start, u.end):
+        code = _ICD_CODE.match(u.text)
+        spans = [trim_mention(view, u.start + code.end(), u.end)] if code else _span_mentions(view, u.start, u.end)
+        for s, e in spans:
             out.append(Mention("conditions", u, s, e, stance, alt, cue, negated=_negated(view, s, u)))
     elif kind == "interaction":
         direction = C.direction_in(u.text)
@@ -212,7 +264,9 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
         list_start = None
         colon = text.find(":")
         in_ae_section = section_frame is not None and section_frame[0] == "ae"
-        if colon != -1 and not C.is_no_fact_context(text[:colon], strong=True) and (
+        if colon != -1 and C.is_no_fact_context(text[:colon], strong=True):
+            return out  # "Treatment: induction of vomiting, ...": not effects
+        if colon != -1 and (
                 C.has_ae_context(text[:colon]) or in_ae_section and len(text[:colon].split()) <= 8):
             list_start = u.start + colon + 1
             spans = split_enumeration(view, list_start, u.end)
@@ -229,11 +283,18 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
         for s, e in spans:
             # the words opening the mention's own ';' clause ("with prolonged use – ...")
             segment = re.split(r"[;:]", view[list_start:s])[-1].split(",")[0] if list_start is not None else ""
-            cat = C.sentence_wide_category(text) or _category([segment, prefix, u.context_heading, u.parent_heading], u.topic)
+            cat = _category([segment, prefix, u.context_heading, u.parent_heading], u.topic, text)
             out.append(Mention("adverse_effects", u, s, e, cat, negated=_negated(view, s, u),
                                hedge=hedge.group(0) if hedge else ""))
         if spans:
             return out
+    if not C.has_interaction_context(text) and u.topic != "interactions":
+        for pattern in C.compiled().ae_phrases:
+            for m in pattern.finditer(view, u.start, u.end):
+                cat = _category([view[u.start:m.start()], u.context_heading, u.parent_heading], u.topic, text)
+                for s, e in split_enumeration(view, m.start("m"), m.end("m")):
+                    out.append(Mention("adverse_effects", u, s, e, cat if cat != "common" or u.topic in (
+                        "adverse_effects",) else "other" if "risk" in m.group(0).lower() else cat))
 
     # Interactions in prose.
     if C.has_interaction_context(text) or (section_frame and section_frame[0] == "interaction"):
@@ -258,7 +319,8 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
         return out
     stance, alt, cue = _stance_pair(stances)
     spans = []
-    for pattern in (_IF_CLAUSE, _CONTRA_IN, _PRESCRIBE_FOR, _USED_TO):
+    indication_patterns = (_PRESCRIBE_FOR, _USED_TO, _CONDITIONS_SUCH_AS) if stance == "indication" else ()
+    for pattern in (_IF_CLAUSE, _CONTRA_IN, _USED_BY, *indication_patterns):
         for m in pattern.finditer(view, u.start, u.end):
             spans += _span_mentions(view, m.end(), u.end)
     for m in _PATIENTS_WITH.finditer(view, u.start, u.end):
@@ -273,6 +335,8 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
     for m in _POPULATION.finditer(view, u.start, u.end):
         if not any(s <= m.start() < e for s, e in covered) and (own_stances or u.topic in C.compiled().topic_stance):
             spans.append((m.start(), m.end()))
+    if stance == "indication":
+        spans = [p for s, e in spans for p in _split_indication(view, s, e)]
     seen = set()
     for s, e in spans:
         if (s, e) in seen or e <= s:
