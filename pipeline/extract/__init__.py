@@ -62,7 +62,7 @@ def extract_source(source_id: str, drug: str, text: str, sections: pd.DataFrame,
         else:
             row.update(agent=text[m.start:m.end], effect=m.effect, direction=m.label)
         out[m.table].append(_provenance(m.table, text, row, m.label))
-    for row in dose_rows(units):
+    for row in dose_rows(units, sections):
         span = row.pop("indication_span")
         if span is not None:
             # "Muscle spasm pain: 5-10 mg three times per day" names an indication of the drug

@@ -42,7 +42,7 @@ def notation() -> _Notation:
     unit_alt = "|".join(sorted((re.escape(u) for u in d["units_to_mg"]), key=len, reverse=True))
     amount = re.compile(
         rf"(?:between\s+)?(?P<a>{NUMBER})\s*(?P<ua>{unit_alt})?\s*(?:(?:–|-|—|to|and)\s*(?P<b>{NUMBER}))?\s*"
-        rf"(?P<unit>{unit_alt})\b(?:\s*\((?:mg|mcg|µg)\))?(?P<perkg>\s*/\s*kg)?(?!\s*/\s*\d*\s*m[lL])", re.I)
+        rf"(?P<unit>{unit_alt})\b(?:\s*\((?:mg|mcg|µg)\))?(?P<perkg>\s*(?:/\s*kg|per (?:kilogram|kg)(?: \(mg/kg\))?))?(?!\s*/\s*\d*\s*m[lL])", re.I)
     return _Notation(
         units={k.lower(): float(v) for k, v in d["units_to_mg"].items()},
         amount=amount,
@@ -71,6 +71,9 @@ def _routes_in(text: str) -> list[str]:
 
 
 def _population(text: str) -> tuple[str, float | None, float | None] | None:
+    if re.search(r"\badults? and (?:children|adolescents)\b", text, re.I):
+        m = re.search(r"(\d+) years (?:and|or) older|aged (\d+)", text, re.I)
+        return "adult", (float(next(g for g in m.groups() if g)) if m else None), None
     for pop, pattern in notation().populations:
         if pattern.search(text):
             lo = hi = None
@@ -95,15 +98,33 @@ def _frequency(text: str) -> tuple[float, float] | None:
             if per_day == "capture":
                 n = float(next(g for g in m.groups() if g))
                 return n, n
+            if per_day == "once_up_to":  # "2 mg once; may repeat ... up to 3 doses in 24 hours"
+                return 1.0, float(m.group(1))
             return float(per_day[0]), float(per_day[1])
     return None
 
 
 def _phase(text: str) -> str | None:
+    """The phase whose cue stands nearest the end of ``text`` (the words just before an
+    amount); a maximum cue anywhere wins, as "up to a maximum of" may be followed by more words."""
+    best, best_pos = None, -1
     for phase, pattern in notation().phases:
-        if pattern.search(text):
-            return phase
-    return None
+        for m in pattern.finditer(text):
+            if phase == "maximum":
+                return phase
+            if m.end() > best_pos:
+                best, best_pos = phase, m.end()
+    return best
+
+
+def _nearest_route(text: str, pos: int) -> str | None:
+    best, dist = None, None
+    for route, pattern in notation().routes.items():
+        for m in pattern.finditer(text):
+            d = min(abs(m.start() - pos), abs(m.end() - pos))
+            if dist is None or d < dist:
+                best, dist = route, d
+    return best
 
 
 def _indication_from_heading(heading: str) -> str:
@@ -115,102 +136,133 @@ def _indication_from_heading(heading: str) -> str:
 class _Context:
     route: str = ""
     route_basis: str = ""
-    population: tuple[str, float | None, float | None] | None = None
+    population: tuple[str, float | None, float | None] | None = None  # from headings only
     indication: str = ""
-    section_id: str = ""
     last_phase: str = ""
     step: int = 0
 
 
-def dose_rows(units: list[Unit]) -> list[dict]:
-    """Dose rows (without provenance columns' fact ids) for one source's units in order."""
+def dose_rows(units: list[Unit], sections=None) -> list[dict]:
+    """Dose rows for one source's units in reading order.
+
+    ``sections`` (that source's sections table) lets headings with no text of their own
+    ("Usual Pediatric Dose for Spasticity:") set the context of the label sections after them.
+    """
     rows: list[dict] = []
     ctx = _Context()
-    top_section = ""
+    headings = []
+    if sections is not None and len(sections):
+        headings = list(sections.sort_values("section_index")[["section_id", "heading", "level"]].itertuples(index=False))
+    by_section: dict[str, list[Unit]] = {}
     for u in units:
-        if u.topic in SKIP_TOPICS:
-            continue
-        section_key = u.parent_heading or u.section_id
-        if section_key != top_section:
-            top_section = section_key
+        by_section.setdefault(u.section_id, []).append(u)
+    order = [h.section_id for h in headings] or list(dict.fromkeys(u.section_id for u in units))
+    level_of = {h.section_id: h.level for h in headings}
+    heading_of = {h.section_id: h.heading for h in headings}
+    for section_id in order:
+        if level_of.get(section_id, 1) == 1:
             ctx = _Context()
-        head_ctx = f"{u.parent_heading} {u.heading}"
-        head_routes = _routes_in(head_ctx)
-        unit_routes = _routes_in(u.text)
-        if len(set(unit_routes)) == 1:
-            ctx.route, ctx.route_basis = unit_routes[0], "stated"
-        elif not ctx.route and len(head_routes) == 1:
-            ctx.route, ctx.route_basis = head_routes[0], "heading"
-        pop = _population(u.text) or _population(head_ctx)
+        heading = heading_of.get(section_id, "")
+        routes = _routes_in(heading)
+        if len(routes) == 1:
+            ctx.route, ctx.route_basis = routes[0], "heading"
+        pop = _population(heading)
         if pop:
             ctx.population = pop
-        amounts = list(notation().amount.finditer(u.text))
-        if not amounts:
+        ind = _indication_from_heading(heading)
+        if ind:
+            ctx.indication = ind
+        for u in by_section.get(section_id, []):
+            if u.topic in SKIP_TOPICS:
+                continue
+            rows += _unit_doses(u, ctx)
+    return rows
+
+
+def _unit_doses(u: Unit, ctx: _Context) -> list[dict]:
+    rows: list[dict] = []
+    amounts = list(notation().amount.finditer(u.text))
+    unit_routes = set(_routes_in(u.text))
+    if len(unit_routes) == 1:
+        ctx.route, ctx.route_basis = next(iter(unit_routes)), "stated"
+    if not amounts:
+        return rows
+    population = _population(u.text) or ctx.population or ("adult", None, None)
+    indication = u.item_label if u.item_label and not _phase(u.item_label) else ""
+    indication_span = (u.start, u.start + len(u.item_label)) if indication else None
+    indication = indication or ctx.indication
+    dosing_section = u.topic in ("dosing", "administration", "pediatric", "geriatric") or bool(
+        re.search(r"\bdos(?:e|es|age|ages|ing)\b", f"{u.lead_in} {u.item_label}", re.I))
+    prev_end = 0
+    prev: dict | None = None
+    for k, m in enumerate(amounts):
+        unit_word = m.group("unit").lower()
+        factor = notation().units.get(unit_word)
+        if factor is None:
             continue
-        indication = u.item_label if u.item_label and not _phase(u.item_label) else ""
-        indication_span = (u.start, u.start + len(u.item_label)) if indication else None
-        indication = indication or _indication_from_heading(u.heading) or _indication_from_heading(u.parent_heading)
-        prev_end = 0
-        prev_daily: tuple | None = None
-        for k, m in enumerate(amounts):
-            unit_word = m.group("unit").lower()
-            factor = notation().units.get(unit_word)
-            if factor is None:
-                continue
-            window = u.text[prev_end:m.start()]
-            following_end = amounts[k + 1].start() if k + 1 < len(amounts) else len(u.text)
-            after = u.text[m.end():following_end]
-            in_parens = u.text[:m.start()].count("(") > u.text[:m.start()].count(")")
-            phase = _phase(window) or (_phase(u.item_label) if k == 0 and u.item_label else None)
-            if phase is None and k == 0:
-                phase = _phase(u.lead_in) if u.kind == "item" else None
-            if phase is None:
-                phase = ctx.last_phase if ctx.last_phase in ("titration_step",) else "other"
-            if re.search(r"\bthen\b", window, re.I) and phase not in ("maximum",):
-                phase = "titration_step"
-            a = _num(m.group("a"))
-            b = _num(m.group("b")) if m.group("b") else a
-            unit_a = (m.group("ua") or unit_word).lower()
-            a_mg = a * notation().units.get(unit_a, factor) if a is not None else None
-            b_mg = b * factor if b is not None else None
-            per_kg = bool(m.group("perkg"))
-            per = "day" if (notation().per_day_after.search(after) or notation().per_day_before.search(window)) else "dose"
-            freq = None if per == "day" else _frequency(after.split(",")[0] if "then" in after else after)
-            duration = None
-            d = re.search(r"\bfor (?:the next |another |a further )?(\d+) (day|days|week|weeks)\b", after, re.I)
-            if d:
-                duration = float(d.group(1)) * (7 if d.group(2).lower().startswith("week") else 1)
-            daily_min = daily_max = None
-            if not per_kg and a_mg is not None:
-                if per == "day":
-                    daily_min, daily_max = a_mg, b_mg
-                elif freq:
-                    daily_min, daily_max = a_mg * freq[0], b_mg * freq[1]
-            if in_parens and prev_daily is not None and (daily_min, daily_max) == prev_daily:
-                continue  # "80 mg/day (20 mg orally 4 times a day)": the same dose restated
-            if prev_daily is not None and phase == rows[-1]["phase"] and (daily_min, daily_max) == prev_daily and daily_min is not None:
-                continue
-            if phase == "initial":
-                ctx.step = 0
-            elif phase == "titration_step":
-                ctx.step += 1
-            route, basis = ctx.route, ctx.route_basis
-            if not route:
-                route, basis = ("oral", "default") if factor >= 1 else ("unspecified", "")
-            population = ctx.population or ("adult", None, None)
-            q = notation().qualifier.search(u.text)
-            rows.append({
-                "unit_obj": u, "char_start": u.start + m.start(), "char_end": u.start + m.end(),
-                "route": route, "route_basis": basis, "population": population[0],
-                "age_min_years": population[1], "age_max_years": population[2], "indication": indication,
-                "phase": phase, "step_index": ctx.step if phase in ("initial", "titration_step") else 0,
-                "amount_min": a, "amount_max": b, "unit": m.group("unit") + ("/kg" if per_kg else ""), "per": per,
-                "times_per_day": freq[1] if freq else None, "times_per_day_min": freq[0] if freq else None,
-                "duration_days": duration, "daily_min_mg": daily_min, "daily_max_mg": daily_max,
-                "qualifier": q.group(0).strip() if q else "",
-                "indication_span": indication_span,
-            })
-            ctx.last_phase = phase
-            prev_daily = (daily_min, daily_max)
-            prev_end = m.end()
+        window = u.text[prev_end:m.start()]
+        following_end = amounts[k + 1].start() if k + 1 < len(amounts) else len(u.text)
+        after = u.text[m.end():following_end]
+        in_parens = u.text[:m.start()].count("(") > u.text[:m.start()].count(")")
+        phase = _phase(window) or (_phase(u.item_label) if k == 0 and u.item_label else None)
+        if phase is None and k == 0 and u.kind == "item":
+            phase = _phase(u.lead_in)
+        if phase is None:
+            if not dosing_section:
+                continue  # a strength or an amount in passing ("oral granule (10 mg; 20 mg)")
+            # the next step of a sequence begun in this unit ("300 mg on day 1, 300 mg twice on day 2")
+            phase = "titration_step" if ctx.last_phase in ("initial", "titration_step") and (k > 0 or re.search(r"\bthen\b", window, re.I)) else "other"
+        if k == 0 and re.search(r"\bsingle\s*$", window, re.I):
+            window += " once"
+        a = _num(m.group("a"))
+        b = _num(m.group("b")) if m.group("b") else a
+        unit_a = (m.group("ua") or unit_word).lower()
+        a_mg = a * notation().units.get(unit_a, factor) if a is not None else None
+        b_mg = b * factor if b is not None else None
+        per_kg = bool(m.group("perkg"))
+        per = "day" if (notation().per_day_after.search(after) or notation().per_day_before.search(window)) else "dose"
+        freq = None if per == "day" else _frequency(after.split(",")[0] if "then" in after or k + 1 < len(amounts) else after)
+        if freq is None and per == "dose" and re.search(r"\bsingle\s*$", window, re.I):
+            freq = (1.0, 1.0)
+        duration = None
+        d = re.search(r"\bfor (?:the next |another |a further )?(\d+) (day|days|week|weeks)\b", after, re.I)
+        if d:
+            duration = float(d.group(1)) * (7 if d.group(2).lower().startswith("week") else 1)
+        daily_min = daily_max = None
+        if not per_kg and a_mg is not None:
+            if per == "day":
+                daily_min, daily_max = a_mg, b_mg
+            elif freq:
+                daily_min, daily_max = a_mg * freq[0], b_mg * freq[1]
+        if prev is not None and daily_min is not None and (daily_min, daily_max) == (prev["daily_min_mg"], prev["daily_max_mg"]) and (
+                in_parens or phase in ("usual_range", "other", prev["phase"])):
+            # "80 mg/day (20 mg orally 4 times a day)", "80 mg per day, typically 20 mg four times daily"
+            if prev["times_per_day"] is None and freq:
+                prev["times_per_day"], prev["times_per_day_min"] = freq[1], freq[0]
+            continue
+        if phase == "initial":
+            ctx.step = 0
+        elif phase == "titration_step":
+            ctx.step += 1
+        route = _nearest_route(u.text, m.start()) if len(unit_routes) > 1 else None
+        basis = "stated" if route else ctx.route_basis
+        route = route or ctx.route
+        if not route:
+            route, basis = ("oral", "default") if factor >= 1 else ("unspecified", "")
+        q = notation().qualifier.search(u.text)
+        row = {
+            "unit_obj": u, "char_start": u.start + m.start(), "char_end": u.start + m.end(),
+            "route": route, "route_basis": basis, "population": population[0],
+            "age_min_years": population[1], "age_max_years": population[2], "indication": indication,
+            "phase": phase, "step_index": ctx.step if phase in ("initial", "titration_step") else 0,
+            "amount_min": a, "amount_max": b, "unit": m.group("unit") + ("/kg" if per_kg else ""), "per": per,
+            "times_per_day": freq[1] if freq else None, "times_per_day_min": freq[0] if freq else None,
+            "duration_days": duration, "daily_min_mg": daily_min, "daily_max_mg": daily_max,
+            "qualifier": q.group(0).strip() if q else "",
+            "indication_span": indication_span,
+        }
+        rows.append(row)
+        ctx.last_phase = phase
+        prev = row
+        prev_end = m.end()
     return rows

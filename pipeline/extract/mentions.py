@@ -39,7 +39,8 @@ _POPULATION = re.compile(
     r"\b(?:pregnan(?:cy|t)|breast[- ]?feeding|breastfeed|lactation|nursing mothers|"
     r"(?:older|elderly) (?:adults|patients|people)|elderly|old age|"
     r"children(?: (?:under|younger than|below|aged|over|older than) \d+(?: years?(?: old| of age)?)?)?|"
-    r"children's age(?: \([^)]*\))?|patients over \d+ years(?: of age)?)", re.I)
+    r"children's age(?: \([^)]*\))?|patients over \d+ years(?: of age)?|"
+    r"(?:anyone|people|patients|persons|children) (?:younger|older) than \d+(?: years?(?: old| of age)?)?)", re.I)
 
 
 @dataclass
@@ -153,7 +154,7 @@ def _split_indication(view: str, s: int, e: int) -> list[tuple[int, int]]:
 
 def _bare_list(view: str, u: Unit) -> bool:
     """A sentence that is only an enumeration of short noun phrases, with no verb."""
-    if _VERBS.search(u.text):
+    if _VERBS.search(u.text) or not re.search(r"[,;]", u.text):
         return False
     parts = split_enumeration(view, u.start, u.end)
     return len(parts) >= 2 and all(len(view[s:e].split()) <= 8 for s, e in parts)
@@ -311,9 +312,7 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
         if out:
             return out
 
-    # Conditions. A lead-in ("tell your doctor if you have ever had:") names its list, not a fact.
-    if text.rstrip().endswith(":"):
-        return out
+    # Conditions.
     stances = own_stances or (section_frame[1] if section_frame and section_frame[0] == "condition" else None)
     if not stances:
         return out
