@@ -56,6 +56,7 @@ def _top_level_splits(text: str, s: int, e: int, seps: tuple[str, ...]) -> list[
     return parts
 
 
+_ADJECTIVE_END = re.compile(r"(?:al|ic|ous|ive|ary)$", re.I)
 _NO_SPLIT_AND = re.compile(r"\band (?:above|older|over|under|younger)\b", re.I)
 
 
@@ -74,7 +75,10 @@ def _conj_split(text: str, s: int, e: int) -> list[tuple[int, int]]:
             continue
         pieces = _top_level_splits(text, a, b, (" and ",))
         shared_of = len(pieces) == 2 and len(text[pieces[1][0]:pieces[1][1]].split()) == 1 and " of " in text[pieces[0][0]:pieces[0][1]]
-        if len(pieces) > 1 and not shared_of and all(_words_outside_parens(text[x:y]) <= 8 for x, y in pieces):
+        # "central and peripheral nervous system": two adjectives sharing one noun
+        shared_head = len(pieces) == 2 and bool(_ADJECTIVE_END.search(text[pieces[0][0]:pieces[0][1]].strip())) and len(
+            text[pieces[1][0]:pieces[1][1]].split()) >= 2
+        if len(pieces) > 1 and not shared_of and not shared_head and all(_words_outside_parens(text[x:y]) <= 8 for x, y in pieces):
             out += pieces
         else:
             out.append((a, b))

@@ -22,18 +22,19 @@ _VERBS = re.compile(r"\b(?:is|are|was|were|be|been|should|may|might|can|could|wi
 _IF_CLAUSE = re.compile(r"\bif (?:you|they|the (?:person|patient))\s+(?:are|is|have ever had|have had|have|had|"
                         r"suffer from)\s+", re.I)
 _USED_BY = re.compile(r"\b(?:should|must) not be (?:used|taken) by\s+", re.I)
+_RELIEF_OF = re.compile(r"\b(?:relief|treatment|management|prevention) of\s+(?:the\s+)?", re.I)
 _CONDITIONS_SUCH_AS = re.compile(r"\b(?:conditions|diseases|disorders)\s+(?:such as|like|including)\s+", re.I)
 _CONTRA_IN = re.compile(r"\bcontraindicated\s+(?:in|for|with)\s+", re.I)
 _PATIENTS_WITH = re.compile(r"\b(?:in|for)\s+(?:(?:patients|people|persons|individuals|those|adults|children)\s+(?:with|who have)\s+|"
                             r"(?=(?:patients|people|persons|individuals|adults|children)\s+(?:over|under|aged|older|younger)\b))", re.I)
 _PRESCRIBE_FOR = re.compile(r"\bprescribe[sd]?\b[^.:]{0,40}?\b(?:for|to (?:help )?treat|to (?:help )?manage)\s+", re.I)
 _USED_TO = re.compile(r"\b(?:used|approved|recommended|prescribed)\b[^.:]{0,60}?\bto\s+(?:help\s+)?(?:treat|relieve|manage|correct|control)\s+", re.I)
-_LIST_INTRO = re.compile(r"(?:\bincluding\b|\bsuch as\b|\bmay include\b|\bcan include\b|\binclude\b|"
+_LIST_INTRO = re.compile(r"(?:\bincluding\b|\bsuch as\b|\bmay include\b|\bcan include\b|\binclude\b|\b(?:may|can|might) cause\b|"
                          r"\bmay occur\b|\bbefore using\b|\beffects? of\b)[:\s]+", re.I)
 _CLAUSE_END = re.compile(r"(?:,\s*(?:as|because|since|so|which|but|and then)\b|\s+(?:because|since|so that|as it|as this|"
                          r"to ensure|until|unless|while|when)\b|\s+(?:may|can|will|could|might|should|must|is|are|was|were|have|has)\s|"
                          r"\s+(?:that|which|who)\b|\s+to (?:treat|help|manage|relieve|determine|ensure|prevent)\b|"
-                         r"\s+associated with\b|\s+(?:they|you|he|she) (?:have|has|take|are)\b|\s+in (?:people|patients|persons|adults|children) with\b|\.\s|$)", re.I)
+                         r"\s+associated with (?=conditions|diseases|disorders)|\s+(?:they|you|he|she) (?:have|has|take|are)\b|\s+in (?:people|patients|persons|adults|children) with\b|\.\s|$)", re.I)
 _INTERACTION_INTRO = re.compile(r"(?:\blike\b|\bsuch as\b|\bincluding\b|\bbefore using\b|\beffects? of\b)[:\s]+", re.I)
 _POPULATION = re.compile(
     r"\b(?:pregnan(?:cy|t)|breast[- ]?feeding|breastfeed|lactation|nursing mothers|"
@@ -137,7 +138,7 @@ _ICD_CODE = re.compile(r"\s*[A-TV-Z]\d{2}(?:\.\s?\d{1,2})?\s+")  # "G95. 9 Disea
 # multiple sclerosis" (two indications) from "spastic reactions in various muscle groups" (one).
 _DISEASE_WORD = re.compile(r"\w(?:osis|itis|pathy|plegia|algia|emia|aemia|oma|ism|sy|ia)\b|\b(?:disease|disorder|syndrome|"
                            r"palsy|injur(?:y|ies)|damage|trauma|failure|insufficiency|sclerosis|cancer|tumou?rs?)\b", re.I)
-_IN_WITH = re.compile(r"\s+(?:in|with|due to)\s+", re.I)
+_IN_WITH = re.compile(r"\s+(?:in|with|due to|associated with)\s+", re.I)
 
 
 def _split_indication(view: str, s: int, e: int) -> list[tuple[int, int]]:
@@ -270,6 +271,9 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
         if colon != -1 and (
                 C.has_ae_context(text[:colon]) or in_ae_section and len(text[:colon].split()) <= 8):
             list_start = u.start + colon + 1
+            intro = _LIST_INTRO.search(view, list_start, u.end)
+            if intro:  # "Symptoms: overdose, with alcohol, may cause nausea, ..."
+                list_start = intro.end()
             spans = split_enumeration(view, list_start, u.end)
         else:
             m = _LIST_INTRO.search(view, u.start, u.end)
@@ -318,7 +322,7 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
         return out
     stance, alt, cue = _stance_pair(stances)
     spans = []
-    indication_patterns = (_PRESCRIBE_FOR, _USED_TO, _CONDITIONS_SUCH_AS) if stance == "indication" else ()
+    indication_patterns = (_PRESCRIBE_FOR, _USED_TO, _CONDITIONS_SUCH_AS, _RELIEF_OF) if stance == "indication" else ()
     for pattern in (_IF_CLAUSE, _CONTRA_IN, _USED_BY, *indication_patterns):
         for m in pattern.finditer(view, u.start, u.end):
             spans += _span_mentions(view, m.end(), u.end)
