@@ -181,6 +181,7 @@ class DosingModel(_FactBase):
 class AdverseEffectsModel(_FactBase):
     """One row per adverse-effect mention, compound list items split."""
 
+    mention_expanded: Series[str] = pa.Field(description="The mention with a word elided by coordination restored ('difficulty swallowing' for 'swallowing' in 'difficulty breathing or swallowing'); '' when nothing was elided")
     category: Series[str] = pa.Field(isin=AE_CATEGORIES, description="common, serious, rare, allergic, withdrawal, overdose, long_term, high_dose, neonatal, sought_effect or other")
     negated: Series[bool] = pa.Field(description="True when the text says the effect does not occur")
     hedge: Series[str] = pa.Field(description="Hedging or frequency words attached ('rare', 'may', 'in some'); '' when none")
@@ -189,6 +190,7 @@ class AdverseEffectsModel(_FactBase):
 class ConditionsModel(_FactBase):
     """One row per condition, population or state named as a reason to avoid, take care or use."""
 
+    mention_expanded: Series[str] = pa.Field(description="The mention with a word elided by coordination restored; '' when nothing was elided")
     stance: Series[str] = pa.Field(isin=STANCES, description="contraindicated > avoid > caution > indication (the stronger when two are named)")
     stance_alt: Series[str] = pa.Field(description="The weaker stance when the wording names two ('' otherwise)")
     stance_cue: Series[str] = pa.Field(description="The words that set the stance")

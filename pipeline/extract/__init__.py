@@ -9,6 +9,7 @@ mention's offsets and the quote (the sentence or list item) it stands in.
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pandas as pd
 
@@ -77,7 +78,31 @@ def extract_source(source_id: str, drug: str, text: str, sections: pd.DataFrame,
     out["data_quality"] = quality_rows(source_id, drug, text, sections, units)
     for table in ("adverse_effects", "conditions", "interactions"):
         out[table] = _dedupe(out[table])
+    for table in ("adverse_effects", "conditions"):
+        _expand_elided(text, out[table])
     return out
+
+
+_HEAD_FIRST = re.compile(r"^(?:difficulty|trouble|problems? with|pain in|loss of)\s", re.I)
+_ADJ_LAST = re.compile(r"(?:al|ic|ous|ive|ary)$", re.I)
+
+
+def _expand_elided(text: str, rows: list[dict]) -> None:
+    """Fill ``mention_expanded`` where coordination elided a shared word: "difficulty breathing
+    or swallowing" -> "difficulty swallowing"; "acute renal or hepatic insufficiency" ->
+    "acute renal insufficiency". The mention itself stays exactly as written."""
+    for r in rows:
+        r.setdefault("mention_expanded", "")
+    ordered = sorted(rows, key=lambda r: r["char_start"])
+    for a, b in zip(ordered, ordered[1:]):
+        if not re.fullmatch(r",?\s+(?:or|and)\s+", text[a["char_end"]:b["char_start"]]):
+            continue
+        wa, wb = a["mention"].split(), b["mention"].split()
+        if len(wb) == 1 and len(wa) >= 2 and _HEAD_FIRST.match(a["mention"]):
+            head = _HEAD_FIRST.match(a["mention"]).group(0)
+            b["mention_expanded"] = f"{head}{b['mention']}"
+        elif len(wa) <= 2 and len(wb) >= 2 and _ADJ_LAST.search(wa[-1]):
+            a["mention_expanded"] = f"{a['mention']} {wb[-1]}"
 
 
 def _dedupe(rows: list[dict]) -> list[dict]:

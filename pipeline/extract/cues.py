@@ -38,6 +38,7 @@ class Compiled:
     bad_start: re.Pattern
     ae_bad_word: re.Pattern
     condition_bad_word: re.Pattern
+    agent_bad_word: re.Pattern
     therapeutic_start: re.Pattern
     ae_phrases: list[re.Pattern]
     body_parts: frozenset
@@ -67,6 +68,7 @@ def compiled() -> Compiled:
         bad_start=re.compile(c["mention_bad_start"], flags),
         ae_bad_word=re.compile(c["ae_bad_word"], flags),
         condition_bad_word=re.compile(c["condition_bad_word"], flags),
+        agent_bad_word=re.compile(c["agent_bad_word"], flags),
         therapeutic_start=re.compile(c["therapeutic_start"], flags),
         ae_phrases=[re.compile(p, flags) for p in c["ae_phrases"]],
         body_parts=frozenset(w.lower() for w in c["body_parts"]),
@@ -129,7 +131,9 @@ def plausible_mention(text: str, table: str, drug: str = "") -> bool:
     words = text.split()
     if not words or len(words) > c.max_words or c.bad_start.match(text) or c.umbrella.match(text):
         return False
-    if drug and table == "adverse_effects" and drug.lower() in text.lower():
+    if drug and table in ("adverse_effects", "interactions") and drug.lower() in text.lower():
         return False
+    if table == "interactions":
+        return not c.agent_bad_word.search(text) and not c.umbrella.match(text)
     bad = c.ae_bad_word if table == "adverse_effects" else c.condition_bad_word
     return not bad.search(text)

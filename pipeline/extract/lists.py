@@ -112,9 +112,13 @@ def split_enumeration(text: str, s: int, e: int) -> list[tuple[int, int]]:
     _, site_tail = _patterns()
     body_parts = compiled().body_parts
     spans: list[tuple[int, int]] = []
+    def is_site(frag: tuple[int, int]) -> bool:
+        return re.sub(r"^(?:or|and)\s+", "", text[frag[0]:frag[1]].strip().lower()) in body_parts
+
     for a, b in _top_level_splits(text, s, e, (";",)):
         in_site_list = False
-        for c, d in _top_level_splits(text, a, b, (",", " / ", "/ ")):
+        fragments = _top_level_splits(text, a, b, (",", " / ", "/ "))
+        for k, (c, d) in enumerate(fragments):
             c, d = _strip(text, c, d)
             if c >= d:
                 continue
@@ -126,7 +130,9 @@ def split_enumeration(text: str, s: int, e: int) -> list[tuple[int, int]]:
                 continue  # "arms", "or legs" after "twitching in your hands"
             in_site_list = False
             m = site_tail.search(text, c, d)
-            if m:
+            # a tail listing several sites is dropped ("twitching in your hands, arms, or legs");
+            # one site that defines the effect stays ("tightness in the chest")
+            if m and (k + 1 < len(fragments) and is_site(fragments[k + 1]) or re.search(r"\bor\b|,", text[m.start():d])):
                 in_site_list = True
                 d = m.start()
             for x, y in _conj_split(text, c, d):

@@ -181,7 +181,7 @@ def mentions_from_units(view: str, units: list[Unit], has_children: set[tuple[st
             found = _item_mentions(view, u, (u.section_id, u.start) in has_children)
         else:
             found = _sentence_mentions(view, u)
-        out += [m for m in found if m.table == "interactions" or C.plausible_mention(view[m.start:m.end], m.table, drug)]
+        out += [m for m in found if C.plausible_mention(view[m.start:m.end], m.table, drug)]
     return out
 
 
@@ -302,6 +302,8 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
                         "adverse_effects",) else "other" if "risk" in m.group(0).lower() else cat))
 
     # Interactions in prose.
+    if C.is_no_fact_context(text, strong=True):
+        return out
     if C.has_interaction_context(text) or (section_frame and section_frame[0] == "interaction"):
         direction = C.direction_in(text)
         m = _INTERACTION_INTRO.search(view, u.start, u.end)
