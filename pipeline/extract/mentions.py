@@ -39,6 +39,7 @@ _INTERACTION_INTRO = re.compile(r"(?:\blike\b|\bsuch as\b|\bincluding\b|\bbefore
 _POPULATION = re.compile(
     r"\b(?:pregnan(?:cy|t)|breast[- ]?feeding|breastfeed|lactation|nursing mothers|"
     r"(?:older|elderly) (?:adults|patients|people)|elderly|old age|"
+    r"children at least \d+ years?(?: old| of age)?|"
     r"children(?: (?:under|younger than|below|aged|over|older than) \d+(?: years?(?: old| of age)?)?)?|"
     r"children's age(?: \([^)]*\))?|patients over \d+ years(?: of age)?|"
     r"(?:anyone|people|patients|persons|children) (?:younger|older) than \d+(?: years?(?: old| of age)?)?)", re.I)

@@ -1,0 +1,389 @@
+"""Compare what the sources say and score where they disagree.
+
+``reconcile(tables)`` takes the fact tables (with concepts matched) and returns
+``discrepancies`` (one row per point of disagreement), ``discrepancy_evidence`` (one row per
+source on each) and ``source_dependencies`` (which source restates which). Scoring is in
+``data/reconcile.yaml``: score = base(kind of disagreement) x support(weaker side's authority);
+severity from the score. A discrepancy's id hashes drug, topic and comparison key only, never
+the sources, so editors' decisions survive new sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from functools import lru_cache
+
+import pandas as pd
+import yaml
+from rapidfuzz import fuzz
+
+from pipeline.paths import DATA_DIR
+from pipeline.textutil import sentence_spans
+
+DISCREPANCY_COLUMNS = ["discrepancy_id", "drug", "topic", "kind", "comparison_key", "concept_id", "concept_label",
+                       "severity", "score", "supported", "n_sources", "summary"]
+EVIDENCE_COLUMNS = ["discrepancy_id", "source_id", "source_kind", "authority", "value", "mention", "quote",
+                    "section_id", "char_start", "char_end", "quote_start", "quote_end", "independent"]
+
+
+@lru_cache(maxsize=1)
+def settings() -> dict:
+    with open(DATA_DIR / "reconcile.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def discrepancy_id(drug: str, topic: str, key: str) -> str:
+    return hashlib.sha1(f"{drug}|{topic}|{key}".encode()).hexdigest()[:16]
+
+
+def severity_of(score: float) -> str:
+    t = settings()["severity_thresholds"]
+    if score >= t["critical"]:
+        return "critical"
+    if score >= t["major"]:
+        return "major"
+    if score >= t["minor"]:
+        return "minor"
+    return "info"
+
+
+def _weight(tier: int) -> float:
+    return float(settings()["authority_weight"].get(int(tier), 0.4))
+
+
+def _fmt(x: float | None) -> str:
+    if x is None or pd.isna(x):
+        return "?"
+    return f"{x:g}"
+
+
+def _fmt_range(lo, hi, unit: str) -> str:
+    if lo is None or pd.isna(lo):
+        return "not stated"
+    return f"{_fmt(lo)} {unit}" if hi is None or pd.isna(hi) or abs(hi - lo) < 1e-9 else f"{_fmt(lo)}–{_fmt(hi)} {unit}"
+
+
+class _Builder:
+    def __init__(self, sources: pd.DataFrame, dependent: set[str]):
+        self.rows: list[dict] = []
+        self.evidence: list[dict] = []
+        self.kind = dict(zip(sources["source_id"], sources["kind"]))
+        self.tier = dict(zip(sources["source_id"], sources["authority"].astype(int)))
+        self.dependent = dependent
+
+    def support(self, source_ids) -> float:
+        """Weight of a side: its best source's authority weight (restating sources count only
+        when no independent source holds the side)."""
+        ids = list(source_ids)
+        independent = [s for s in ids if s not in self.dependent] or ids
+        return max((_weight(self.tier[s]) for s in independent), default=0.0)
+
+    def supported(self, source_ids) -> bool:
+        return any(self.tier[s] <= settings()["supported_max_tier"] for s in source_ids)
+
+    def add(self, drug: str, topic: str, kind: str, key: str, concept_id: str, concept_label: str, score: float,
+            supported: bool, summary: str, evidence: list[dict]) -> None:
+        did = discrepancy_id(drug, topic, key)
+        self.rows.append({"discrepancy_id": did, "drug": drug, "topic": topic, "kind": kind, "comparison_key": key,
+                          "concept_id": concept_id, "concept_label": concept_label, "severity": severity_of(score),
+                          "score": round(score, 3), "supported": supported,
+                          "n_sources": len({e["source_id"] for e in evidence}), "summary": summary})
+        for e in evidence:
+            self.evidence.append({"discrepancy_id": did, "source_kind": self.kind.get(e["source_id"], ""),
+                                  "authority": self.tier.get(e["source_id"], 0),
+                                  "independent": e["source_id"] not in self.dependent, **e})
+
+
+def _ev(row, value: str) -> dict:
+    return {"source_id": row.source_id, "value": value, "mention": row.mention, "quote": row.quote,
+            "section_id": row.section_id, "char_start": int(row.char_start), "char_end": int(row.char_end),
+            "quote_start": int(row.quote_start), "quote_end": int(row.quote_end)}
+
+
+def _concept_key(row) -> tuple[str, str]:
+    cid = getattr(row, "concept_id", "") or ""
+    if cid:
+        return cid, row.concept_label
+    text = " ".join(str(row.mention).lower().split())
+    return f"text:{text}", row.mention
+
+
+# ---------------------------------------------------------------------------------------- doses
+def _doses(b: _Builder, dosing: pd.DataFrame, drug_of: dict[str, str]) -> None:
+    cfg = settings()["dose"]
+    d = dosing[dosing["phase"].isin(cfg["phases"]) & dosing["daily_max_mg"].notna()]
+    if d.empty:
+        return
+    d = d.assign(drug=d["source_id"].map(drug_of))
+    if "indication_concept_id" not in d:
+        d = d.assign(indication_concept_id="")
+    d = d.assign(indication_concept_id=d["indication_concept_id"].fillna("").astype(str))
+    for (drug, route, population, phase), whole in d.groupby(["drug", "route", "population", "phase"]):
+        # a dose stated for no indication is compared with the doses of every indication
+        general = whole[whole["indication_concept_id"] == ""]
+        specific = sorted(set(whole["indication_concept_id"]) - {""})
+        checks = [(ind, pd.concat([whole[whole["indication_concept_id"] == ind], general])) for ind in specific]
+        if not any(set(general["source_id"]) <= set(g["source_id"]) for _, g in checks):
+            checks.append(("", general))
+        for indication_id, grp in checks:
+            _dose_group(b, cfg, drug, route, population, phase, indication_id, grp)
+
+
+def _dose_group(b: _Builder, cfg: dict, drug: str, route: str, population: str, phase: str, indication_id: str,
+                grp: pd.DataFrame) -> None:
+    per_source: dict[str, tuple[float, float]] = {}
+    rows_of: dict[str, list] = defaultdict(list)
+    for r in grp.itertuples(index=False):
+        value = (float(r.daily_min_mg), float(r.daily_max_mg))
+        rows_of[r.source_id].append(r)
+        # a source's statement for the key: its highest maximum, its lowest other dose
+        if r.source_id not in per_source:
+            per_source[r.source_id] = value
+        elif phase == "maximum" and value[1] > per_source[r.source_id][1]:
+            per_source[r.source_id] = value
+        elif phase != "maximum" and value[0] < per_source[r.source_id][0]:
+            per_source[r.source_id] = value
+    if len(per_source) < 2:
+        return
+    groups: list[tuple[tuple[float, float], list[str]]] = []
+    for sid, value in per_source.items():
+        for gval, members in groups:
+            if all(abs(a - c) <= cfg["tolerance"] * max(abs(c), 1e-9) for a, c in zip(value, gval)):
+                members.append(sid)
+                break
+        else:
+            groups.append((value, [sid]))
+    if len(groups) < 2:
+        return
+    highs = [g[0][1] for g in groups]
+    rel = (max(highs) - min(highs)) / max(min(highs), 1e-9)
+    base = cfg["base_large" if rel >= cfg["large_difference"] else "base_small"].get(phase, 1.0)
+    supports = sorted(b.support(m) for _, m in groups)
+    score = base * supports[-2]  # the weaker of the two best-supported values
+    groups.sort(key=lambda g: (-len(g[1]), g[0]))
+    indications = sorted({i for i in grp["indication"] if isinstance(i, str) and i})
+    label = (f"{phase.replace('_', ' ')} {route} daily dose ({population}"
+             + (f"; for {', '.join(indications)}" if indication_id and indications else "") + ")")
+    parts = [f"{_fmt_range(v[0], v[1], 'mg')} ({len(m)} source{'s' if len(m) > 1 else ''}: {', '.join(b.kind[s] for s in m)})"
+             for v, m in groups]
+    evidence = []
+    for value, members in groups:
+        for sid in members:
+            chosen = next(r for r in rows_of[sid] if (float(r.daily_min_mg), float(r.daily_max_mg)) == per_source[sid])
+            ev = _ev(chosen, _fmt_range(value[0], value[1], "mg/day"))
+            if chosen.qualifier:
+                ev["value"] += f" [{chosen.qualifier}]"
+            evidence.append(ev)
+    b.add(drug, "dose", "value_conflict", f"{route}|{population}|{phase}|{indication_id}", indication_id, label, score,
+          all(b.supported(m) for _, m in groups[:2]), f"{label}: " + " vs ".join(parts), evidence)
+
+
+# --------------------------------------------------------------------------------------- stance
+def _stances(b: _Builder, conditions: pd.DataFrame, relations: pd.DataFrame, drug_of: dict[str, str],
+             population_ids: set[str] = frozenset()) -> None:
+    cfg = settings()
+    rank = cfg["stance_rank"]
+    c = conditions[~conditions["negated"].astype(bool)] if len(conditions) else conditions
+    if c.empty:
+        return
+    c = c.assign(drug=c["source_id"].map(drug_of))
+    keyed = [(r, *_concept_key(r)) for r in c.itertuples(index=False)]
+    by_concept: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    labels: dict[str, str] = {}
+    for r, key, label in keyed:
+        by_concept[(r.drug, key)][r.source_id].append(r)
+        labels.setdefault(key, label)
+
+    def strongest(rows) -> tuple[str, object]:
+        best = max(rows, key=lambda r: rank[r.stance])
+        return best.stance, best
+
+    def emit(drug, key, label, per_source: dict[str, list], kind: str, factor: float, prefix: str = "",
+             must_include: set[str] | None = None):
+        stance_of = {sid: strongest(rows) for sid, rows in per_source.items()}
+        distinct = sorted({s for s, _ in stance_of.values()}, key=lambda s: -rank[s])
+        if len(distinct) < 2:
+            return
+        sides = {s: [sid for sid, (st, _) in stance_of.items() if st == s] for s in distinct}
+        # the worst pair decides: a marketing "indication" must not hide a reference conflict
+        pairs = [(hi, lo) for i, hi in enumerate(distinct) for lo in distinct[i + 1:]]
+        if must_include:  # broad/narrow: one side must be a source that names only the broad term
+            pairs = [(hi, lo) for hi, lo in pairs if set(sides[hi]) & must_include or set(sides[lo]) & must_include]
+            if not pairs:
+                return
+        scored = [(cfg["stance_base"].get(f"{hi}|{lo}", 1.0) * min(b.support(sides[hi]), b.support(sides[lo])) * factor, hi, lo)
+                  for hi, lo in pairs]
+        score, top, bottom = max(scored)
+        supported = b.supported(sides[top]) and b.supported(sides[bottom])
+        parts = [f"{s} in {', '.join(b.kind[x] for x in sides[s])}" for s in distinct]
+        summary = f"{prefix}{label}: " + "; ".join(parts)
+        if not supported:
+            summary += " (one side is held only by SEO or marketing sources: unsupported)"
+        evidence = [_ev(r, st) for sid, (st, r) in stance_of.items()]
+        b.add(drug, "stance", kind, key, "" if key.startswith("text:") else key, label, score, supported, summary, evidence)
+
+    for (drug, key), per_source in by_concept.items():
+        if len(per_source) >= 2:
+            emit(drug, key, labels[key], per_source, "stance_conflict", 1.0)
+    # a broad concept in one source against a narrow one in another ("kidney disease" / "chronic renal failure")
+    if relations is not None and len(relations):
+        for rel in relations.itertuples(index=False):
+            if rel.broader_id in population_ids or rel.narrower_id in population_ids:
+                continue  # age groups and other populations are disjoint subsets, not broader terms
+            broad = by_concept.get((rel.drug, rel.broader_id))
+            narrow = by_concept.get((rel.drug, rel.narrower_id))
+            if not broad or not narrow:
+                continue
+            broad_only = set(broad) - set(narrow)
+            if not broad_only:
+                continue  # every source naming the broad term also names the narrow one
+            merged: dict[str, list] = dict(narrow)
+            for sid in broad_only:
+                merged[sid] = broad[sid]
+            emit(rel.drug, f"{rel.narrower_id}<{rel.broader_id}", f"{rel.narrower_label} (narrower) / {rel.broader_label} (broader)",
+                 merged, "broader_narrower_conflict", cfg["broader_narrower_factor"], must_include=broad_only)
+
+# ------------------------------------------------------------------------------------- coverage
+def _coverage(b: _Builder, table: str, frame: pd.DataFrame, drug_of: dict[str, str], n_sources_of: dict[str, int]) -> None:
+    cfg = settings()["coverage"]
+    if frame.empty:
+        return
+    f = frame[frame["concept_id"].astype(str) != ""]
+    if "negated" in f:
+        f = f[~f["negated"].astype(bool)]
+    if table == "conditions":
+        f = f[f["stance"] != "indication"]  # a use stated by one source is compared as a stance, not coverage
+    f = f.assign(drug=f["source_id"].map(drug_of))
+    for (drug, cid), grp in f.groupby(["drug", "concept_id"]):
+        sources = sorted(set(grp["source_id"]))
+        if n_sources_of.get(drug, 0) < 2:
+            continue
+        supported = b.supported(sources)
+        label = grp["concept_label"].iloc[0]
+        if len(sources) == 1 or not supported:
+            alarming = table == "adverse_effects" and bool(set(grp.get("category", [])) & set(cfg["alarming_categories"]))
+            base = cfg["base"] if supported else cfg["unsupported_base"] + (cfg["alarming_bonus"] if alarming else 0.0)
+            score = base * (b.support(sources) if supported else 1.0)
+            what = {"adverse_effects": "adverse effect", "conditions": "condition", "interactions": "interaction"}[table]
+            first = grp.iloc[0]
+            value_col = {"adverse_effects": "category", "conditions": "stance", "interactions": "direction"}[table]
+            if supported:
+                summary = f"{what} '{label}' is stated only by {', '.join(b.kind[s] for s in sources)}"
+            else:
+                summary = (f"unsupported claim: {what} '{label}' ({first[value_col]}) is stated only by "
+                           f"{', '.join(b.kind[s] + ' (tier ' + str(b.tier[s]) + ')' for s in sources)} and by no reference")
+            evidence = [_ev(r, f"{getattr(r, value_col)}") for r in grp.drop_duplicates("source_id").itertuples(index=False)]
+            kind = "single_source" if supported else "unsupported_claim"
+            b.add(drug, f"coverage_{table}", kind, cid, cid, label, score, supported, summary, evidence)
+
+
+# ----------------------------------------------------------------------------------- statements
+def _statements(b: _Builder, statements: pd.DataFrame, drug_of: dict[str, str]) -> None:
+    cfg = settings()["statement"]
+    s = statements[statements["topic"].isin(cfg["topics"]) & statements["value_min"].notna()] if len(statements) else statements
+    if s.empty:
+        return
+    s = s.assign(drug=s["source_id"].map(drug_of))
+    for (drug, topic), grp in s.groupby(["drug", "topic"]):
+        per_source = {}
+        for r in grp.itertuples(index=False):
+            per_source.setdefault(r.source_id, r)
+        if len(per_source) < 2:
+            continue
+        values = {sid: (r.value_min, r.value_max) for sid, r in per_source.items()}
+        distinct = []
+        for sid, v in values.items():
+            if not any(_close(v, d[0], cfg["tolerance"]) for d in distinct):
+                distinct.append((v, sid))
+        if len(distinct) < 2:
+            continue
+        unit = grp["value_unit"].iloc[0]
+        score = cfg["base"] * sorted(b.support([sid]) for sid in per_source)[-2]
+        parts = [f"{r.value_text} ({b.kind[sid]})" for sid, r in per_source.items()]
+        summary = f"{topic.replace('_', ' ')}: " + " vs ".join(parts)
+        evidence = [_ev(r, f"{r.value_text} [{_fmt_range(r.value_min, r.value_max, unit)}]") for r in per_source.values()]
+        b.add(drug, "statement", "value_conflict", topic, "", topic.replace("_", " "), score,
+              all(b.supported([sid]) for sid in per_source), summary, evidence)
+
+
+def _close(a, c, tol) -> bool:
+    if any(x is None or pd.isna(x) for x in (*a, *c)):
+        return all((x is None or pd.isna(x)) == (y is None or pd.isna(y)) for x, y in zip(a, c))
+    return all(abs(x - y) <= tol * max(abs(y), 1e-9) for x, y in zip(a, c))
+
+
+# --------------------------------------------------------------------------------- data quality
+def _data_quality(b: _Builder, data_quality: pd.DataFrame, sources: pd.DataFrame, drug_of: dict[str, str]) -> None:
+    if data_quality.empty:
+        return
+    text_of = dict(zip(sources["source_id"], sources["text"]))
+    hiding = data_quality[data_quality["hides"].astype(str) != ""]
+    for r in hiding.itertuples(index=False):
+        drug = drug_of.get(r.source_id, "")
+        ev = {"source_id": r.source_id, "value": r.issue, "mention": r.excerpt, "quote": text_of[r.source_id][r.char_start:r.char_end],
+              "section_id": r.section_id, "char_start": int(r.char_start), "char_end": int(r.char_end),
+              "quote_start": int(r.char_start), "quote_end": int(r.char_end)}
+        summary = (f"{b.kind.get(r.source_id, r.source_id)}: {r.detail} — its {r.hides.replace('_', ' ')} "
+                   f"cannot be compared on this point ({r.excerpt[:80]!r})")
+        b.add(drug, "data_quality", r.issue, f"{r.source_id}|{r.section_id}|{r.issue}|{r.char_start}", "", r.hides,
+              settings()["data_quality_base"], True, summary, [ev])
+
+
+# -------------------------------------------------------------------------------- independence
+def source_dependencies(sources: pd.DataFrame) -> pd.DataFrame:
+    """Pairs (source, restated source) where a large share of one source's passages nearly
+    repeat passages of another source of the same drug."""
+    cfg = settings()["independence"]
+    passages = {}
+    for s in sources.itertuples(index=False):
+        text = s.text
+        spans = [sp for line in text.split("\n") for sp in [line.strip()] if len(sp) >= cfg["min_passage_chars"]]
+        sents = []
+        for p in spans:
+            sents += [p[a:b] for a, b in sentence_spans(p, 0, len(p)) if b - a >= cfg["min_passage_chars"]]
+        passages[s.source_id] = sents
+    rows = []
+    for drug, grp in sources.groupby("drug"):
+        ids = list(grp["source_id"])
+        tier = dict(zip(grp["source_id"], grp["authority"]))
+        for a in ids:
+            for other in ids:
+                if a == other or not passages[a] or not passages[other]:
+                    continue
+                shared = 0
+                for p in passages[a]:
+                    best = max(fuzz.token_set_ratio(p, q) for q in passages[other])
+                    if best >= cfg["passage_similarity"]:
+                        shared += 1
+                share = shared / len(passages[a])
+                # the lower-authority source of the pair is the one that restates
+                if share >= cfg["restates_share"] and tier[a] >= tier[other]:
+                    rows.append({"drug": drug, "source_id": a, "restates_source_id": other, "shared_passages": shared,
+                                 "share": round(share, 3)})
+    return pd.DataFrame(rows, columns=["drug", "source_id", "restates_source_id", "shared_passages", "share"])
+
+
+def reconcile(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_effects: pd.DataFrame, conditions: pd.DataFrame,
+              interactions: pd.DataFrame, statements: pd.DataFrame, data_quality: pd.DataFrame,
+              relations: pd.DataFrame | None = None, population_ids: set[str] = frozenset()
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(discrepancies, discrepancy_evidence, source_dependencies) sorted by severity and score."""
+    deps = source_dependencies(sources)
+    b = _Builder(sources, set(deps["source_id"]))
+    drug_of = dict(zip(sources["source_id"], sources["drug"]))
+    n_sources_of = sources.groupby("drug")["source_id"].nunique().to_dict()
+    _doses(b, dosing, drug_of)
+    _stances(b, conditions, relations, drug_of, population_ids)
+    for table, frame in (("adverse_effects", adverse_effects), ("conditions", conditions), ("interactions", interactions)):
+        _coverage(b, table, frame, drug_of, n_sources_of)
+    _statements(b, statements, drug_of)
+    _data_quality(b, data_quality, sources, drug_of)
+    disc = pd.DataFrame(b.rows, columns=DISCREPANCY_COLUMNS)
+    ev = pd.DataFrame(b.evidence, columns=EVIDENCE_COLUMNS)
+    if not disc.empty:
+        order = {"critical": 0, "major": 1, "minor": 2, "info": 3}
+        disc = disc.drop_duplicates("discrepancy_id")
+        disc = disc.sort_values(["severity", "score", "topic", "comparison_key"], key=lambda s: s.map(order) if s.name == "severity" else (-s if s.name == "score" else s)).reset_index(drop=True)
+        ev = ev.drop_duplicates(["discrepancy_id", "source_id", "quote_start", "char_start"]).reset_index(drop=True)
+    return disc, ev, deps
