@@ -2,11 +2,15 @@
 
 import dagster as dg
 
-from pipeline.defs import checks, ingestion, publish
-from pipeline.schemas import WAREHOUSE_MODELS
+from pipeline.defs import checks, extraction, ingestion, matching, publish, reconciliation
 
 defs = dg.Definitions(
-    assets=[ingestion.split_raw_files, ingestion.section_sources, publish.quarantine, publish.warehouse],
-    asset_checks=[checks.build_schema_check(t) for t in WAREHOUSE_MODELS if t in {
-        "sources", "raw_segments", "sections", "list_items", "quarantine"}],
+    assets=[
+        ingestion.split_raw_files, ingestion.section_sources,
+        extraction.extract_facts,
+        matching.vocabulary, matching.match_facts,
+        reconciliation.reconcile_sources,
+        publish.quarantine, publish.warehouse, publish.discrepancy_report,
+    ],
+    asset_checks=checks.all_schema_checks(),
 )

@@ -155,8 +155,8 @@ class _FactBase(_Base):
                 & (df["char_start"] < df["char_end"]))
 
 
-class DosingModel(_FactBase):
-    """One row per dose statement. Daily figures are normalised to mg/day."""
+class DoseStatementsModel(_FactBase):
+    """One row per dose statement (before the indication is matched). Daily figures are normalised to mg/day."""
 
     route: Series[str] = pa.Field(description="oral, intrathecal, intravenous, intramuscular, topical, ... or 'unspecified'")
     population: Series[str] = pa.Field(description="adult, pediatric, elderly, renal_impairment, hepatic_impairment or 'any'")
@@ -176,10 +176,28 @@ class DosingModel(_FactBase):
     daily_min_mg: Series[float] = pa.Field(nullable=True, description="Smallest daily amount in mg (mcg and g converted); NULL when not computable")
     daily_max_mg: Series[float] = pa.Field(nullable=True, description="Largest daily amount in mg; NULL when not computable")
     qualifier: Series[str] = pa.Field(description="Conditions the text attaches to the dose (e.g. 'if no relief within 6 weeks'); '' when none")
+    route_basis: Series[str] = pa.Field(description="Where the route came from: stated (this sentence), heading, default ('oral' assumed for a mg dose with no route anywhere), ''")
 
 
-class AdverseEffectsModel(_FactBase):
-    """One row per adverse-effect mention, compound list items split."""
+class DosingModel(DoseStatementsModel):
+    """One row per dose statement, with its indication matched. Daily figures are normalised to mg/day."""
+
+    indication_concept_id: Series[str] = pa.Field(description="Concept of the indication the dose is for ('' when none is stated)")
+
+
+class _Matched(_Base):
+    concept_id: Series[str] = pa.Field(description="Vocabulary concept the mention matched (HP:..., ICD10:..., PRJ:...); '' when unmatched")
+    concept_label: Series[str] = pa.Field(description="Preferred label of the concept")
+    match_method: Series[str] = pa.Field(isin=MATCH_METHODS, description="exact (concept label), synonym (ontology or project synonym), fuzzy (scored or sub-phrase), unmatched")
+    match_score: Series[float] = pa.Field(ge=0, le=100, description="0-100: 100 for exact/synonym; the rapidfuzz score or the share of words covered for fuzzy")
+    runner_up_id: Series[str] = pa.Field(description="Second-best concept of a fuzzy match ('' when none)")
+    runner_up_label: Series[str] = pa.Field(description="Label of the runner-up concept")
+    runner_up_score: Series[float] = pa.Field(ge=0, le=100, description="Score of the runner-up")
+    match_note: Series[str] = pa.Field(description="How the match was made (closest term, sub-phrase, grading words dropped)")
+
+
+class AdverseEffectMentionsModel(_FactBase):
+    """One row per adverse-effect mention, compound list items split (before matching)."""
 
     mention_expanded: Series[str] = pa.Field(description="The mention with a word elided by coordination restored ('difficulty swallowing' for 'swallowing' in 'difficulty breathing or swallowing'); '' when nothing was elided")
     category: Series[str] = pa.Field(isin=AE_CATEGORIES, description="common, serious, rare, allergic, withdrawal, overdose, long_term, high_dose, neonatal, sought_effect or other")
@@ -187,8 +205,8 @@ class AdverseEffectsModel(_FactBase):
     hedge: Series[str] = pa.Field(description="Hedging or frequency words attached ('rare', 'may', 'in some'); '' when none")
 
 
-class ConditionsModel(_FactBase):
-    """One row per condition, population or state named as a reason to avoid, take care or use."""
+class ConditionMentionsModel(_FactBase):
+    """One row per condition, population or state named as a reason to avoid, take care or use (before matching)."""
 
     mention_expanded: Series[str] = pa.Field(description="The mention with a word elided by coordination restored; '' when nothing was elided")
     stance: Series[str] = pa.Field(isin=STANCES, description="contraindicated > avoid > caution > indication (the stronger when two are named)")
@@ -197,12 +215,24 @@ class ConditionsModel(_FactBase):
     negated: Series[bool] = pa.Field(description="True when the text says the condition is NOT a reason (e.g. 'does not treat')")
 
 
-class InteractionsModel(_FactBase):
-    """One row per interacting agent or drug class."""
+class InteractionMentionsModel(_FactBase):
+    """One row per interacting agent or drug class (before matching)."""
 
     agent: Series[str] = pa.Field(description="Agent or class as written")
     effect: Series[str] = pa.Field(description="What the combination does, as written ('' when not stated)")
     direction: Series[str] = pa.Field(isin=["increases", "decreases", "alters", "unspecified"], description="Direction of the effect where stated")
+
+
+class AdverseEffectsModel(AdverseEffectMentionsModel, _Matched):
+    """One row per adverse-effect mention, compound list items split, matched to HPO or project concepts."""
+
+
+class ConditionsModel(ConditionMentionsModel, _Matched):
+    """One row per condition, population or state named as a reason to avoid, take care or use, matched to ICD-10, HPO or project concepts."""
+
+
+class InteractionsModel(InteractionMentionsModel, _Matched):
+    """One row per interacting agent or drug class, matched to the project's agent vocabulary."""
 
 
 class StatementsModel(_FactBase):
@@ -236,6 +266,94 @@ class DataQualityModel(_Base):
     excerpt: Series[str] = pa.Field(description="The passage as written (at most 200 characters)")
 
 
+class ConceptsModel(_Base):
+    """Vocabulary concepts: HPO phenotypic abnormalities, ICD-10 chapters/blocks/categories and the project's own
+    concepts. Keyed by the ontologies' versions; rebuilt only when one changes."""
+
+    concept_id: Series[str] = pa.Field(unique=True, description="HP:nnnnnnn, ICD10:<code>, PRJ:<name>")
+    vocabulary: Series[str] = pa.Field(isin=["HPO", "ICD10", "PROJECT"], description="Vocabulary the concept belongs to")
+    label: Series[str] = pa.Field(description="Preferred label")
+    kind: Series[str] = pa.Field(description="phenotype, chapter, block, category, population, condition, agent, agent_class")
+    parents: Series[str] = pa.Field(description="'|'-separated is-a parents")
+    covers: Series[str] = pa.Field(description="Project groups: '|'-separated ICD-10 codes or blocks they are broader than")
+
+
+class ConceptTermsModel(_Base):
+    """Every wording matched against: ontology labels and synonyms, and the project's synonyms with their reasons."""
+
+    concept_id: Series[str] = pa.Field(description="Concept the term names")
+    term: Series[str] = pa.Field(description="The term as the vocabulary writes it")
+    term_norm: Series[str] = pa.Field(description="Normalised form used for matching")
+    term_type: Series[str] = pa.Field(isin=["name", "synonym", "project_synonym"], description="Label, ontology synonym, or project synonym")
+    domain: Series[str] = pa.Field(isin=["phenotype", "condition", "population", "agent"], description="Which fact tables match against it")
+    origin: Series[str] = pa.Field(description="Where the term comes from, or why the project added it")
+
+
+class ConceptRelationsModel(_Base):
+    """Broader/narrower pairs among the concepts each drug's sources use (is-a links and project groups)."""
+
+    drug: Series[str] = pa.Field(description="Drug")
+    broader_id: Series[str] = pa.Field(description="The broader concept")
+    broader_label: Series[str] = pa.Field(description="Its label")
+    narrower_id: Series[str] = pa.Field(description="The narrower concept")
+    narrower_label: Series[str] = pa.Field(description="Its label")
+    relation: Series[str] = pa.Field(isin=["broader_than"], description="broader_id is broader than narrower_id")
+
+
+class DiscrepanciesModel(_Base):
+    """One row per point of disagreement between sources, however many sources take part."""
+
+    discrepancy_id: Series[str] = pa.Field(unique=True, description="Stable id: hash of drug, topic and comparison key (never of the sources), so editors' decisions survive new sources")
+    drug: Series[str] = pa.Field(description="Drug")
+    topic: Series[str] = pa.Field(description="dose, stance, statement, coverage_adverse_effects, coverage_conditions, coverage_interactions, data_quality")
+    kind: Series[str] = pa.Field(description="value_conflict, stance_conflict, broader_narrower_conflict, single_source, unsupported_claim, or the data-quality issue")
+    comparison_key: Series[str] = pa.Field(description="What is compared: the concept, or route|population|phase|indication for doses")
+    concept_id: Series[str] = pa.Field(description="Concept compared ('' for doses without indication and statements)")
+    concept_label: Series[str] = pa.Field(description="Label of what is compared")
+    severity: Series[str] = pa.Field(isin=SEVERITIES, description="critical / major / minor / info, from the score (see README 'How severity is scored')")
+    score: Series[float] = pa.Field(ge=0, description="base(kind of disagreement) x support(authority of the weaker side)")
+    supported: Series[bool] = pa.Field(description="False when one side is held only by SEO or marketing sources")
+    n_sources: Series[int] = pa.Field(ge=1, description="Sources taking part")
+    summary: Series[str] = pa.Field(description="One sentence an editor understands, naming the values")
+    status: Series[str] = pa.Field(isin=["open", "confirmed", "dismissed", "fixed upstream", "needs expert", "reopened"],
+                                   description="Editors' decision from reports/decisions.csv ('open' when none; 'reopened' when the values it was made on changed)")
+
+
+class DiscrepancyEvidenceModel(_Base):
+    """One row per source on each discrepancy: its value and the quote it came from."""
+
+    discrepancy_id: Series[str] = pa.Field(description="Discrepancy")
+    source_id: Series[str] = pa.Field(description="Source")
+    source_kind: Series[str] = pa.Field(description="Kind of source")
+    authority: Series[int] = pa.Field(ge=1, le=5, description="Authority tier of the source")
+    value: Series[str] = pa.Field(description="What the source says, normalised, with unit (e.g. '80 mg/day', 'contraindicated')")
+    mention: Series[str] = pa.Field(description="The words naming the fact")
+    quote: Series[str] = pa.Field(description="Sentence or list item quoted")
+    section_id: Series[str] = pa.Field(description="Section of the quote")
+    char_start: Series[int] = pa.Field(ge=0, description="Offset of the mention in the source text")
+    char_end: Series[int] = pa.Field(ge=0, description="Offset just past the mention")
+    quote_start: Series[int] = pa.Field(ge=0, description="Offset of the quote in the source text")
+    quote_end: Series[int] = pa.Field(ge=0, description="Offset just past the quote")
+    independent: Series[bool] = pa.Field(description="False when the source restates another source (not independent support)")
+
+
+class SourceDependenciesModel(_Base):
+    """Sources that restate another source of the same drug (near-duplicate passages)."""
+
+    drug: Series[str] = pa.Field(description="Drug")
+    source_id: Series[str] = pa.Field(description="The restating source")
+    restates_source_id: Series[str] = pa.Field(description="The source it restates")
+    shared_passages: Series[int] = pa.Field(ge=0, description="Its passages that nearly repeat a passage of the other")
+    share: Series[float] = pa.Field(ge=0, le=1, description="Share of its passages that do")
+
+
+MENTION_MODELS: dict[str, type[_Base]] = {
+    "adverse_effect_mentions": AdverseEffectMentionsModel,
+    "condition_mentions": ConditionMentionsModel,
+    "interaction_mentions": InteractionMentionsModel,
+    "dose_statements": DoseStatementsModel,
+}
+
 WAREHOUSE_MODELS: dict[str, type[_Base]] = {
     "sources": SourcesModel,
     "raw_segments": RawSegmentsModel,
@@ -249,6 +367,12 @@ WAREHOUSE_MODELS: dict[str, type[_Base]] = {
     "statements": StatementsModel,
     "drug_profile": DrugProfileModel,
     "data_quality": DataQualityModel,
+    "concepts": ConceptsModel,
+    "concept_terms": ConceptTermsModel,
+    "concept_relations": ConceptRelationsModel,
+    "discrepancies": DiscrepanciesModel,
+    "discrepancy_evidence": DiscrepancyEvidenceModel,
+    "source_dependencies": SourceDependenciesModel,
 }
 
 

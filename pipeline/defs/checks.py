@@ -12,7 +12,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.defs.common import preview_markdown
-from pipeline.schemas import WAREHOUSE_MODELS
+from pipeline.schemas import MENTION_MODELS, WAREHOUSE_MODELS
 
 MAX_FAILURES_SHOWN = 50
 
@@ -32,7 +32,7 @@ def schema_check_name(table: str) -> str:
 
 
 def build_schema_check(table: str) -> dg.AssetChecksDefinition:
-    model = WAREHOUSE_MODELS[table]
+    model = WAREHOUSE_MODELS.get(table) or MENTION_MODELS[table]
 
     @dg.asset_check(asset=table, name=schema_check_name(table), blocking=True,
                     description=f"Every row of `{table}` satisfies {model.__name__} (lazy validation; failing rows listed).")
@@ -47,3 +47,8 @@ def build_schema_check(table: str) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(passed=passed, metadata=meta, severity=dg.AssetCheckSeverity.ERROR)
 
     return _check
+
+
+def all_schema_checks() -> list[dg.AssetChecksDefinition]:
+    """A blocking schema check for every warehouse table and every mention table."""
+    return [build_schema_check(t) for t in (*WAREHOUSE_MODELS, *MENTION_MODELS)]

@@ -20,13 +20,13 @@ from pipeline.extract.quality import quality_rows
 from pipeline.extract.statements import statement_rows
 from pipeline.extract.units import build_units
 from pipeline.problems import Problem
-from pipeline.schemas import (AdverseEffectsModel, ConditionsModel, DataQualityModel, DosingModel, DrugProfileModel,
-                              InteractionsModel, StatementsModel, empty_frame)
+from pipeline.schemas import (AdverseEffectMentionsModel, ConditionMentionsModel, DataQualityModel, DoseStatementsModel,
+                              DrugProfileModel, InteractionMentionsModel, StatementsModel, empty_frame)
 from pipeline.textutil import parsing_view
 
 FACT_TABLES = {
-    "dosing": DosingModel, "adverse_effects": AdverseEffectsModel, "conditions": ConditionsModel,
-    "interactions": InteractionsModel, "statements": StatementsModel, "drug_profile": DrugProfileModel,
+    "dosing": DoseStatementsModel, "adverse_effects": AdverseEffectMentionsModel, "conditions": ConditionMentionsModel,
+    "interactions": InteractionMentionsModel, "statements": StatementsModel, "drug_profile": DrugProfileModel,
     "data_quality": DataQualityModel,
 }
 

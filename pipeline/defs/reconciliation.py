@@ -1,0 +1,33 @@
+"""Reconciliation: matched facts -> discrepancies with evidence."""
+
+import dagster as dg
+import pandas as pd
+
+from pipeline.defs.common import table_metadata
+from pipeline.reconcile import reconcile
+from pipeline.schemas import WAREHOUSE_MODELS, table_description
+
+RECONCILIATION_GROUP = "reconciliation"
+
+
+@dg.multi_asset(
+    group_name=RECONCILIATION_GROUP,
+    ins={name: dg.AssetIn() for name in ("sources", "dosing", "adverse_effects", "conditions", "interactions",
+                                           "statements", "data_quality", "concept_relations", "concepts")},
+    outs={name: dg.AssetOut(description=table_description(WAREHOUSE_MODELS[name]), kinds={"pandas"})
+          for name in ("discrepancies", "discrepancy_evidence", "source_dependencies")},
+)
+def reconcile_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame, dosing: pd.DataFrame,
+                      adverse_effects: pd.DataFrame, conditions: pd.DataFrame, interactions: pd.DataFrame,
+                      statements: pd.DataFrame, data_quality: pd.DataFrame, concept_relations: pd.DataFrame,
+                      concepts: pd.DataFrame):
+    """Compare the sources of each drug and score every disagreement."""
+    populations = set(concepts.loc[concepts["kind"] == "population", "concept_id"])
+    disc, evidence, deps = reconcile(sources, dosing, adverse_effects, conditions, interactions, statements,
+                                     data_quality, concept_relations, populations)
+    disc["status"] = "open"
+    counts = disc["severity"].value_counts().to_dict() if len(disc) else {}
+    yield dg.Output(disc, "discrepancies", metadata={**table_metadata("discrepancies", disc),
+                                                     **{f"severity/{k}": int(v) for k, v in counts.items()}})
+    yield dg.Output(evidence, "discrepancy_evidence", metadata=table_metadata("discrepancy_evidence", evidence))
+    yield dg.Output(deps, "source_dependencies", metadata=table_metadata("source_dependencies", deps))

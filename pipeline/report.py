@@ -1,0 +1,203 @@
+"""Render the discrepancy report: Markdown (readable in a diff), CSV, and one self-contained
+HTML page per drug (plus an index when there are several drugs).
+
+All source text goes through Jinja2's autoescaping: the sources are scraped web pages. The
+HTML has no external assets; its filters are a few lines of inline JavaScript, and the
+concept-by-source matrix at its top is inline SVG.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+
+TEMPLATES = Path(__file__).resolve().parent / "report_templates"
+SEVERITY_ORDER = ["critical", "major", "minor", "info"]
+STANCE_COLOURS = {"contraindicated": "#b2182b", "avoid": "#ef8a62", "caution": "#fddbc7", "indication": "#67a9cf"}
+AE_COLOUR = "#5e3c99"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "x"
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2.html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["slug"] = slug
+    return env
+
+
+@dataclass
+class DrugReport:
+    drug: str
+    sources: pd.DataFrame
+    discrepancies: pd.DataFrame
+    evidence: pd.DataFrame
+    conditions: pd.DataFrame
+    adverse_effects: pd.DataFrame
+    changes: dict
+
+
+def matrix_svg(report: DrugReport, max_rows: int = 80) -> Markup:
+    """Concept x source grid: stance colour for conditions, a dot for each adverse effect stated.
+    Rows are the concepts in discrepancies first, then those stated by most sources."""
+    sources = list(report.sources.sort_values("authority")["source_id"])
+    kinds = dict(zip(report.sources["source_id"], report.sources["kind"]))
+    cells: dict[tuple[str, str], str] = {}
+    rows: dict[str, tuple[str, str, int]] = {}
+    rank = {"contraindicated": 4, "avoid": 3, "caution": 2, "indication": 1}
+    in_disc = set(report.discrepancies.get("concept_id", pd.Series(dtype=str)))
+    for frame, table in ((report.conditions, "condition"), (report.adverse_effects, "adverse effect")):
+        if frame.empty:
+            continue
+        f = frame[frame["concept_id"].astype(str) != ""]
+        if "negated" in f:
+            f = f[~f["negated"].astype(bool)]
+        for r in f.itertuples(index=False):
+            key = f"{table}:{r.concept_id}"
+            n = rows.get(key, (r.concept_label, table, 0))
+            rows[key] = (r.concept_label, table, n[2])
+            value = r.stance if table == "condition" else "stated"
+            prev = cells.get((key, r.source_id))
+            if prev is None or (table == "condition" and rank.get(value, 0) > rank.get(prev, 0)):
+                cells[(key, r.source_id)] = value
+    counts = {k: sum(1 for s in sources if (k, s) in cells) for k in rows}
+    ordered = sorted(rows, key=lambda k: (0 if k.split(":", 1)[1] in in_disc else 1, rows[k][1] != "condition", -counts[k], rows[k][0]))
+    ordered = ordered[:max_rows]
+    cw, rh, left, top = 110, 16, 330, 70
+    width, height = left + cw * len(sources) + 10, top + rh * len(ordered) + 40
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="Which source says what about each concept" font-family="sans-serif" font-size="11">']
+    for i, s in enumerate(sources):
+        x = left + i * cw + cw / 2
+        parts.append(f'<text x="{x}" y="{top - 10}" text-anchor="middle" font-weight="bold">{escape(kinds[s])}</text>')
+    for j, key in enumerate(ordered):
+        label, table, _ = rows[key]
+        y = top + j * rh
+        parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{escape(label[:48])} '
+                     f'<tspan fill="#777">({escape(table)})</tspan></text>')
+        for i, s in enumerate(sources):
+            v = cells.get((key, s))
+            x = left + i * cw
+            if v is None:
+                parts.append(f'<rect x="{x + 2}" y="{y + 2}" width="{cw - 4}" height="{rh - 3}" fill="#f4f4f4"/>')
+            elif table == "condition":
+                parts.append(f'<rect x="{x + 2}" y="{y + 2}" width="{cw - 4}" height="{rh - 3}" fill="{STANCE_COLOURS.get(v, "#ccc")}">'
+                             f'<title>{escape(v)}</title></rect>')
+                parts.append(f'<text x="{x + cw / 2}" y="{y + 12}" text-anchor="middle" font-size="9">{escape(v)}</text>')
+            else:
+                parts.append(f'<rect x="{x + 2}" y="{y + 2}" width="{cw - 4}" height="{rh - 3}" fill="#f4f4f4"/>'
+                             f'<circle cx="{x + cw / 2}" cy="{y + rh / 2}" r="4" fill="{AE_COLOUR}"><title>stated</title></circle>')
+    ly = top + rh * len(ordered) + 20
+    for i, (name, colour) in enumerate([*STANCE_COLOURS.items(), ("adverse effect stated", AE_COLOUR)]):
+        parts.append(f'<rect x="{left + i * 130}" y="{ly - 9}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{left + i * 130 + 14}" y="{ly}">{escape(name)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def highlighted_source(text: str, spans: list[tuple[int, int]], source_id: str) -> Markup:
+    """The source text, escaped, with each quoted span marked and given an anchor id."""
+    out, pos = [], 0
+    for start, end in sorted(set(spans)):
+        anchor = f"src-{slug(source_id)}-{start}"
+        if start < pos:  # overlaps an earlier mark: anchor only
+            out.append(Markup(f'<a id="{anchor}"></a>'))
+            continue
+        out.append(escape(text[pos:start]))
+        out.append(Markup(f'<mark id="{anchor}">') + escape(text[start:end]) + Markup("</mark>"))
+        pos = end
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def _entries(report: DrugReport) -> list[dict]:
+    ev_by = {k: g for k, g in report.evidence.groupby("discrepancy_id")} if len(report.evidence) else {}
+    entries = []
+    for d in report.discrepancies.itertuples(index=False):
+        ev = ev_by.get(d.discrepancy_id)
+        evidence = [] if ev is None else ev.sort_values(["authority", "source_id"]).to_dict("records")
+        entries.append({**d._asdict(), "evidence": evidence,
+                        "sources_list": " ".join(sorted({e["source_id"] for e in evidence}))})
+    return entries
+
+
+def render_drug_html(report: DrugReport) -> str:
+    entries = _entries(report)
+    quotes: dict[str, list[tuple[int, int]]] = {}
+    for e in entries:
+        for ev in e["evidence"]:
+            quotes.setdefault(ev["source_id"], []).append((int(ev["quote_start"]), int(ev["quote_end"])))
+    sources = report.sources.sort_values("authority").to_dict("records")
+    for s in sources:
+        s["highlighted"] = highlighted_source(s["text"], quotes.get(s["source_id"], []), s["source_id"])
+    counts = report.discrepancies["severity"].value_counts().to_dict() if len(report.discrepancies) else {}
+    return _env().get_template("drug.html.j2").render(
+        drug=report.drug, entries=entries, sources=sources, matrix=matrix_svg(report),
+        severities=SEVERITY_ORDER, counts=counts, topics=sorted({e["topic"] for e in entries}),
+        changes=report.changes)
+
+
+def render_index_html(drugs: list[dict]) -> str:
+    return _env().get_template("index.html.j2").render(drugs=drugs, severities=SEVERITY_ORDER)
+
+
+def render_markdown(reports: list[DrugReport]) -> str:
+    return _env().get_template("discrepancies.md.j2").render(
+        reports=[{"drug": r.drug, "entries": _entries(r), "changes": r.changes,
+                  "counts": r.discrepancies["severity"].value_counts().to_dict() if len(r.discrepancies) else {}}
+                 for r in reports], severities=SEVERITY_ORDER)
+
+
+def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
+                  conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None) -> dict[str, Path]:
+    """Write every report file into ``out_dir``; returns their paths by name. Files are written
+    beside their final name and renamed, so a reader never sees half a report."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    changes = changes or {}
+    drugs = sorted(sources["drug"].unique()) if len(sources) else []
+    reports = []
+    for drug in drugs:
+        ids = set(sources.loc[sources["drug"] == drug, "source_id"])
+        disc = discrepancies[discrepancies["drug"] == drug] if len(discrepancies) else discrepancies
+        reports.append(DrugReport(
+            drug=drug, sources=sources[sources["drug"] == drug], discrepancies=disc,
+            evidence=evidence[evidence["discrepancy_id"].isin(set(disc["discrepancy_id"]))] if len(evidence) else evidence,
+            conditions=conditions[conditions["source_id"].isin(ids)] if len(conditions) else conditions,
+            adverse_effects=adverse_effects[adverse_effects["source_id"].isin(ids)] if len(adverse_effects) else adverse_effects,
+            changes=changes.get(drug, {})))
+    written: dict[str, Path] = {}
+
+    def put(name: str, path: Path, content: str) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(content, encoding="utf-8")
+        tmp.replace(path)
+        written[name] = path
+
+    pages_dir = out_dir / "drugs"
+    pages_dir.mkdir(exist_ok=True)
+    summary = []
+    for r in reports:
+        page = pages_dir / f"{slug(r.drug)}.html"
+        put(f"html:{r.drug}", page, render_drug_html(r))
+        summary.append({"drug": r.drug, "href": f"drugs/{page.name}", "n_sources": len(r.sources),
+                        "counts": r.discrepancies["severity"].value_counts().to_dict() if len(r.discrepancies) else {}})
+    if len(reports) == 1:
+        put("html", out_dir / "discrepancies.html", render_drug_html(reports[0]))
+    else:
+        put("html", out_dir / "discrepancies.html", render_index_html(summary))
+    put("markdown", out_dir / "discrepancies.md", render_markdown(reports))
+    csv_cols = ["discrepancy_id", "drug", "topic", "kind", "severity", "score", "supported", "status", "concept_id",
+                "concept_label", "n_sources", "summary"]
+    frame = discrepancies.copy()
+    if "status" not in frame:
+        frame["status"] = "open"
+    put("csv", out_dir / "discrepancies.csv", frame.reindex(columns=csv_cols).to_csv(index=False))
+    put("evidence_csv", out_dir / "discrepancy_evidence.csv", evidence.to_csv(index=False))
+    return written
