@@ -23,6 +23,11 @@ def reports_dir() -> Path:
     return Path(os.environ.get("DRUG_FACTS_REPORTS_DIR", PROJECT_ROOT / "reports")).resolve()
 
 
+def cache_dir() -> Path:
+    """Vocabulary and per-source caches (git-ignored); shared between runs."""
+    return Path(os.environ.get("DRUG_FACTS_CACHE_DIR", warehouse_dir() / "cache")).resolve()
+
+
 def warehouse_path() -> Path:
     return warehouse_dir() / "drug_facts.duckdb"
 

@@ -177,7 +177,7 @@ def section_source(source_id: str, text: str, fmt: str = "generic") -> tuple[lis
         kinds[i] = None
 
     # A weak heading directly under a heading that has no body yet is that heading's value
-    # ("Russian name" / "Baclofen"); a weak heading is kept when the next line is body text.
+    # ("Latin name" / the name itself); a weak heading is kept when the next line is body text.
     heading_idx: list[tuple[int, str]] = []
     for n, i in enumerate(nonblank):
         k = kinds[i]

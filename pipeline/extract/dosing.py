@@ -2,7 +2,7 @@
 
 Route, population and indication come from the unit itself, else from the section heading and
 its parent ("Usual Pediatric Dose ..." / "12 years and older:" / "Oral:"), else from the nearest
-earlier unit of the same section that named one: a bare "The maximum daily dose is 100 mg" after
+earlier unit of the same section that named one: a bare "The maximum daily dose is N mg" after
 "Inside, the initial dose is ..." is oral. A route never stated anywhere is set to 'oral' only for
 mg/g amounts and recorded with ``route_basis='default'``.
 """
@@ -209,7 +209,7 @@ def _unit_doses(u: Unit, ctx: _Context) -> list[dict]:
             phase = _phase(u.lead_in)
         if phase is None:
             if not dosing_section:
-                continue  # a strength or an amount in passing ("oral granule (10 mg; 20 mg)")
+                continue  # a strength or an amount in passing ("capsule (2 mg; 4 mg)")
             # the next step of a sequence begun in this unit ("300 mg on day 1, 300 mg twice on day 2")
             phase = "titration_step" if ctx.last_phase in ("initial", "titration_step") and (k > 0 or re.search(r"\bthen\b", window, re.I)) else "other"
         if k == 0 and re.search(r"\bsingle\s*$", window, re.I):
@@ -236,7 +236,7 @@ def _unit_doses(u: Unit, ctx: _Context) -> list[dict]:
                 daily_min, daily_max = a_mg * freq[0], b_mg * freq[1]
         if prev is not None and daily_min is not None and (daily_min, daily_max) == (prev["daily_min_mg"], prev["daily_max_mg"]) and (
                 in_parens or phase in ("usual_range", "other", prev["phase"])):
-            # "80 mg/day (20 mg orally 4 times a day)", "80 mg per day, typically 20 mg four times daily"
+            # "36 mg/day (9 mg orally 4 times a day)": the same dose restated
             if prev["times_per_day"] is None and freq:
                 prev["times_per_day"], prev["times_per_day_min"] = freq[1], freq[0]
             continue

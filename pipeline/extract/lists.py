@@ -1,5 +1,5 @@
-"""Cut enumerations into mention spans: "constipation / diarrhea", "hives; difficult breathing;
-swelling of your face, lips, tongue, or throat", "itching, tingling, or twitching in your hands".
+"""Cut enumerations into mention spans: "nausea / vomiting", "rash; wheezing; swelling of the
+lips, tongue, or throat", "numbness, tingling, or burning in your hands, arms, or feet".
 
 Every function returns (start, end) offsets into the text it was given, so mentions keep their
 provenance; nothing is rewritten.
@@ -127,10 +127,10 @@ def split_enumeration(text: str, s: int, e: int) -> list[tuple[int, int]]:
                 c, d = _strip(text, c + dash.end(), d)
             bare = re.sub(r"^(?:or|and)\s+", "", text[c:d].strip().lower())
             if in_site_list and bare in body_parts:
-                continue  # "arms", "or legs" after "twitching in your hands"
+                continue  # "arms", "or feet" after "numbness in your hands"
             in_site_list = False
             m = site_tail.search(text, c, d)
-            # a tail listing several sites is dropped ("twitching in your hands, arms, or legs");
+            # a tail listing several sites is dropped ("numbness in your hands, arms, or feet");
             # one site that defines the effect stays ("tightness in the chest")
             if m and (k + 1 < len(fragments) and is_site(fragments[k + 1]) or re.search(r"\bor\b|,", text[m.start():d])):
                 in_site_list = True

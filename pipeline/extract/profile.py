@@ -59,7 +59,7 @@ def profile_rows(view: str, units: list[Unit]) -> list[dict]:
                     add(u, field, s, s + len(value))
                 continue
         # values printed under an identifier heading
-        field = _field_of(u.heading) if u.topic == "identifiers" else None
+        field = _field_of(u.heading) if u.topic in ("identifiers", "uses") and u.kind != "sentence" or u.topic == "identifiers" else None
         if field == "icd10_code":
             for m in ICD10.finditer(text):
                 code = m.group(1) + (f".{m.group(2)}" if m.group(2) else "")

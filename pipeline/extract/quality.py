@@ -67,7 +67,7 @@ def quality_rows(source_id: str, drug: str, text: str, sections: pd.DataFrame, u
         for m in _ATTRIBUTE_RESIDUE.finditer(u.text):
             add(u.section_id, "garbled_token", "markup residue inside the text", u.start + m.start(), u.start + m.end())
 
-    # A misspelt drug name ("Balcofen") hides statements from name-based matching.
+    # A misspelt drug name (two letters swapped) hides statements from name-based matching.
     if len(drug) >= 6:
         for m in re.finditer(r"[A-Za-z]{%d,%d}" % (len(drug) - 1, len(drug) + 1), text):
             word = m.group(0).lower()
