@@ -115,3 +115,43 @@ def score_table(frames: dict[str, pd.DataFrame], gold: dict, kind_of_source: dic
 def micro(scores: dict[str, Score]) -> Score:
     tp = sum(s.tp for s in scores.values())
     return Score(tp, sum(s.n_pred for s in scores.values()), sum(s.n_gold for s in scores.values()), [], [])
+
+
+def concept_accuracy(matched: pd.DataFrame, gold_concepts: dict, table: str, ancestors=None) -> dict:
+    """Share of rows carrying a concept, and how many carried concepts agree with the gold
+    concept for that wording. Gold keys are lower-cased mentions; conditions' gold is an ICD-10
+    code or a project concept name."""
+    rows = matched
+    if "negated" in rows:
+        rows = rows[~rows["negated"].astype(bool)]
+    carried = rows[rows["concept_id"].astype(str) != ""]
+    section = gold_concepts["adverse_effects" if table == "adverse_effects" else "conditions"]
+    checked = correct = compatible = 0
+    wrong = []
+    for r in carried.drop_duplicates("mention").itertuples(index=False):
+        g = section.get(r.mention.lower())
+        if g is None:
+            continue
+        if table == "adverse_effects":
+            want = {g.get("hpo_id")} if g.get("hpo_id") else set()
+        else:
+            want = set()
+            if g.get("icd10"):
+                want.add(f"ICD10:{g['icd10']}")
+            if g.get("project"):
+                want.add(f"PRJ:{g['project']}")
+        if not want:
+            continue
+        checked += 1
+        if r.concept_id in want:
+            correct += 1
+            compatible += 1
+            continue
+        related = ancestors is not None and (bool(want & ancestors[r.concept_id])
+                                             or any(r.concept_id in ancestors[w] for w in want))
+        compatible += related
+        if not related:
+            wrong.append((r.mention, r.concept_id, r.concept_label, sorted(want)))
+    return {"rows": len(rows), "carried": len(carried), "carried_share": len(carried) / len(rows) if len(rows) else 1.0,
+            "checked": checked, "correct": correct, "accuracy": correct / checked if checked else 1.0,
+            "compatible": compatible, "compatible_share": compatible / checked if checked else 1.0, "wrong": wrong}

@@ -172,13 +172,13 @@ def _project_rows() -> tuple[list[dict], list[dict]]:
         concepts.append({"concept_id": c["id"], "vocabulary": "PROJECT", "label": c["label"], "kind": c["kind"],
                          "parents": "|".join(parents), "covers": "|".join(c.get("covers", []))})
         for t in [c["label"], *c["terms"]]:
-            terms.append({"concept_id": c["id"], "term": t, "term_type": "synonym", "domain": domain,
+            terms.append({"concept_id": c["id"], "term": t, "term_type": "project_synonym", "domain": domain,
                           "origin": c.get("origin", "project vocabulary")})
     for a in doc["agents"]:
         concepts.append({"concept_id": a["id"], "vocabulary": "PROJECT", "label": a["label"], "kind": "agent_class",
                          "parents": a.get("parent", ""), "covers": ""})
         for t in [a["label"], *a["terms"]]:
-            terms.append({"concept_id": a["id"], "term": t, "term_type": "synonym", "domain": "agent",
+            terms.append({"concept_id": a["id"], "term": t, "term_type": "project_synonym", "domain": "agent",
                           "origin": "project agent vocabulary"})
         for member in a.get("members", []):
             mid = "PRJ:drug:" + normalise_term(member).replace(" ", "_")
