@@ -27,7 +27,7 @@ def slug(text: str) -> str:
 
 
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2.html"]),
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["slug"] = slug
     return env

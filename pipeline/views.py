@@ -13,3 +13,20 @@ VIEW_COMMENTS = {
 
 def views_sql() -> str:
     return VIEWS_FILE.read_text(encoding="utf-8")
+
+
+# Columns a view derives; every other view column takes the description of the table column
+# of the same name (from the pandera models).
+DERIVED_COLUMN_COMMENTS = {
+    "source_kind": "Kind of source (sources.kind)",
+    "fact_type": "condition, adverse_effect or interaction",
+    "stance_or_category": "The source's stance(s) for a condition, category(ies) for an adverse effect, direction for an interaction",
+    "mentions": "The source's wordings for the concept, '|'-separated",
+    "quotes": "The sentences or list items they stand in, '|'-separated",
+    "n_mentions": "How many times the source mentions the concept",
+    "n_sections": "Number of the source's sections with this topic",
+    "covered": "True when the source has at least one section with this topic",
+    "fact_table": "Table the unmatched mention comes from",
+    "n": "Number of rows with this wording",
+    "sources": "Sources using this wording, comma-separated",
+}

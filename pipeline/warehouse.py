@@ -34,7 +34,8 @@ def _sql_literal(text: str) -> str:
 
 
 def write_database(path: Path, tables: dict[str, pd.DataFrame], models: dict[str, type],
-                   views_sql: str | None = None, view_comments: dict[str, str] | None = None) -> None:
+                   views_sql: str | None = None, view_comments: dict[str, str] | None = None,
+                   view_column_comments: dict[str, str] | None = None) -> None:
     """Write ``tables`` into a new DuckDB file at ``path`` (which must not exist)."""
     con = duckdb.connect(str(path))
     try:
@@ -54,6 +55,18 @@ def write_database(path: Path, tables: dict[str, pd.DataFrame], models: dict[str
             con.execute(views_sql)
         for view, text in (view_comments or {}).items():
             con.execute(f"COMMENT ON VIEW {_quote_ident(view)} IS {_sql_literal(text)}")
+        if views_sql:
+            known: dict[str, str] = {}
+            for model in models.values():
+                for column, text in column_descriptions(model).items():
+                    known.setdefault(column, text)
+            known.update(view_column_comments or {})
+            view_cols = con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                                    "AND table_name IN (SELECT view_name FROM duckdb_views() WHERE NOT internal)").fetchall()
+            for view, column in view_cols:
+                text = known.get(column)
+                if text:
+                    con.execute(f"COMMENT ON COLUMN {_quote_ident(view)}.{_quote_ident(column)} IS {_sql_literal(text)}")
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -61,13 +74,13 @@ def write_database(path: Path, tables: dict[str, pd.DataFrame], models: dict[str
 
 def publish(tables: dict[str, pd.DataFrame], models: dict[str, type], target: Path,
             views_sql: str | None = None, view_comments: dict[str, str] | None = None,
-            before_swap=None) -> Path:
+            view_column_comments: dict[str, str] | None = None, before_swap=None) -> Path:
     """Build the warehouse beside ``target`` and atomically replace it. ``before_swap(path)``
     may inspect the staged file and raise to stop publication."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f"{target.name}.staging-{uuid.uuid4().hex[:12]}")
     try:
-        write_database(staging, tables, models, views_sql, view_comments)
+        write_database(staging, tables, models, views_sql, view_comments, view_column_comments)
         if before_swap is not None:
             before_swap(staging)
         with open(staging, "rb") as fh:

@@ -12,7 +12,7 @@ from pipeline import paths
 from pipeline.defs.common import table_description_of, table_metadata
 from pipeline.report import write_reports
 from pipeline.schemas import WAREHOUSE_MODELS
-from pipeline.views import VIEW_COMMENTS, views_sql
+from pipeline.views import DERIVED_COLUMN_COMMENTS, VIEW_COMMENTS, views_sql
 from pipeline.warehouse import publish, remove_stale_staging, row_counts
 
 PUBLISH_GROUP = "publish"
@@ -35,7 +35,8 @@ def warehouse(context: dg.AssetExecutionContext, **tables) -> dg.MaterializeResu
     target = paths.warehouse_path()
     for stale in remove_stale_staging(target.parent):
         context.log.warning(f"removed staging file left by an interrupted run: {stale}")
-    publish({name: tables[name] for name in PUBLISHED_TABLES}, WAREHOUSE_MODELS, target, views_sql(), VIEW_COMMENTS)
+    publish({name: tables[name] for name in PUBLISHED_TABLES}, WAREHOUSE_MODELS, target, views_sql(), VIEW_COMMENTS,
+            DERIVED_COLUMN_COMMENTS)
     counts = row_counts(target)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(target)),

@@ -1,0 +1,85 @@
+"""The whole code location: loads, materialises in-process, publishes a documented warehouse,
+and a failing blocking check stops publication."""
+
+import shutil
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipeline import paths
+from tests.conftest import ROOT
+
+
+@pytest.fixture()
+def workdirs(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    shutil.copytree(ROOT / "raw", raw)
+    monkeypatch.setenv("DRUG_FACTS_RAW_DIR", str(raw))
+    monkeypatch.setenv("DRUG_FACTS_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("DRUG_FACTS_REPORTS_DIR", str(tmp_path / "reports"))
+    return tmp_path
+
+
+def _materialize():
+    from pipeline.definitions import defs
+
+    return dg.materialize(list(defs.assets) + list(defs.asset_checks), raise_on_error=False)
+
+
+def test_code_location_loads_with_the_asset_graph():
+    from pipeline.definitions import defs
+
+    repo = defs.get_repository_def()
+    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    assert {"sources", "sections", "adverse_effects", "conditions", "dosing", "discrepancies", "warehouse",
+            "discrepancy_report", "concepts"} <= keys
+    graph = repo.asset_graph
+    assert dg.AssetKey("sources") in graph.get(dg.AssetKey("sections")).parent_keys
+    assert dg.AssetKey("warehouse") in graph.get(dg.AssetKey("discrepancy_report")).parent_keys
+    checks = {c.name for c in repo.asset_graph.asset_check_keys}
+    assert "sections_matches_schema" in checks and "discrepancies_matches_schema" in checks
+    for key in keys:
+        node = graph.get(dg.AssetKey(key.split("/")))
+        assert node.description, f"{key} has no description"
+
+
+def test_whole_graph_materialises_and_publishes_a_documented_warehouse(workdirs):
+    result = _materialize()
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    try:
+        counts = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+                  for t in ("sources", "sections", "adverse_effects", "conditions", "dosing", "discrepancies")}
+        assert counts["sources"] == 5 and min(counts.values()) > 0
+        undocumented = con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND NOT internal AND (comment IS NULL OR comment = '')").fetchall()
+        assert undocumented == []
+        assert con.execute("SELECT count(*) FROM v_open_discrepancies").fetchone()[0] == counts["discrepancies"]
+        row = con.execute("SELECT summary FROM discrepancies WHERE severity = 'critical'").fetchone()
+        assert "80 mg" in row[0] and "100 mg" in row[0]
+    finally:
+        con.close()
+    report = paths.reports_dir() / "discrepancies.html"
+    assert report.exists() and "80 mg" in report.read_text(encoding="utf-8")
+
+
+def test_a_schema_violation_fails_the_check_and_nothing_is_published(workdirs, monkeypatch):
+    from pipeline.defs import ingestion
+
+    real = ingestion.section_all
+
+    def corrupt(sources):
+        sections, items, problems = real(sources)
+        sections.loc[sections.index[0], "char_end"] += 5  # offsets no longer match the stored text
+        return sections, items, problems
+
+    monkeypatch.setattr(ingestion, "section_all", corrupt)
+    result = _materialize()
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [e.check_name for e in failed] == ["sections_matches_schema"]
+    assert "failures" in failed[0].metadata
+    assert not paths.warehouse_path().exists()
+    assert not (paths.reports_dir() / "discrepancies.html").exists()

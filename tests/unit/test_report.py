@@ -1,0 +1,60 @@
+"""Report files: written whole, every piece of source text escaped."""
+
+import pandas as pd
+
+from pipeline.report import highlighted_source, write_reports
+
+XSS = '<script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'
+
+
+def _tables(text: str):
+    sources = pd.DataFrame([{"source_id": "d-a", "drug": "drugx", "kind": "clinic_text", "title": XSS, "publisher": "p",
+                             "country": "US", "authority": 5, "authority_label": "marketing", "raw_path": "r.txt",
+                             "char_start": 0, "char_end": len(text), "sha256": "0" * 64, "text": text}])
+    disc = pd.DataFrame([{"discrepancy_id": "abc", "drug": "drugx", "topic": "stance", "kind": "stance_conflict",
+                          "comparison_key": "k", "concept_id": "", "concept_label": XSS, "severity": "major", "score": 2.0,
+                          "supported": True, "n_sources": 1, "summary": "summary " + XSS, "status": "open"}])
+    ev = pd.DataFrame([{"discrepancy_id": "abc", "source_id": "d-a", "source_kind": "clinic_text", "authority": 5,
+                        "value": XSS, "mention": XSS, "quote": text[5:40], "section_id": "s", "char_start": 5,
+                        "char_end": 10, "quote_start": 5, "quote_end": 40, "independent": True}])
+    empty = pd.DataFrame(columns=["source_id", "concept_id", "concept_label", "stance", "negated", "category"])
+    return sources, disc, ev, empty
+
+
+def test_html_escapes_all_source_text(tmp_path):
+    text = "Intro " + XSS + " more text after the payload."
+    sources, disc, ev, empty = _tables(text)
+    written = write_reports(tmp_path, sources, disc, ev, empty, empty)
+    html = written["html"].read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in html and "onerror=\"alert(2)\"" not in html and 'href="javascript:' not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # the page's own script is the only one
+    assert html.count("<script>") == 1
+
+
+def test_all_report_files_are_written_and_link_evidence_to_context(tmp_path):
+    sources, disc, ev, empty = _tables("Some page text about drugx and its effects, long enough to quote.")
+    written = write_reports(tmp_path, sources, disc, ev, empty, empty)
+    assert {"html", "markdown", "csv", "evidence_csv"} <= set(written)
+    html = written["html"].read_text(encoding="utf-8")
+    assert 'href="#src-d-a-5"' in html and 'id="src-d-a-5"' in html
+    csv = pd.read_csv(written["csv"])
+    assert list(csv["discrepancy_id"]) == ["abc"] and csv["status"].iloc[0] == "open"
+    assert "abc" in written["markdown"].read_text(encoding="utf-8")
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_several_drugs_get_an_index_and_one_page_each(tmp_path):
+    s1, d1, e1, empty = _tables("Text one about the first drug for the report page.")
+    s2 = s1.assign(source_id="e-a", drug="drugy")
+    d2 = d1.assign(discrepancy_id="def", drug="drugy")
+    e2 = e1.assign(discrepancy_id="def", source_id="e-a")
+    written = write_reports(tmp_path, pd.concat([s1, s2]), pd.concat([d1, d2]), pd.concat([e1, e2]), empty, empty)
+    index = written["html"].read_text(encoding="utf-8")
+    assert 'href="drugs/drugx.html"' in index and 'href="drugs/drugy.html"' in index
+    assert (tmp_path / "drugs" / "drugx.html").exists() and (tmp_path / "drugs" / "drugy.html").exists()
+
+
+def test_overlapping_quotes_keep_every_anchor():
+    html = str(highlighted_source("abcdefghij", [(0, 5), (3, 8)], "s"))
+    assert 'id="src-s-0"' in html and 'id="src-s-3"' in html
