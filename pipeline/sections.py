@@ -297,9 +297,10 @@ def _mark_tables_of_contents(sections: list[dict], items: list[dict]) -> None:
             sec["topic"], sec["topic_basis"] = "boilerplate", "table_of_contents"
 
 
-def section_all(sources: "pd.DataFrame") -> tuple["pd.DataFrame", "pd.DataFrame", list[Problem]]:
+def section_all(sources: "pd.DataFrame", cache=None) -> tuple["pd.DataFrame", "pd.DataFrame", list[Problem]]:
     """Section every source of a ``sources`` table. Returns (sections, list_items, problems);
-    a source whose sectioning fails is reported and the others go on."""
+    a source whose sectioning fails is reported and the others go on. ``cache`` (a
+    ``pipeline.cache.SourceCache``) returns unchanged sources' sections without re-parsing."""
     import pandas as pd
 
     from pipeline.schemas import ListItemsModel, SectionsModel, empty_frame
@@ -308,6 +309,12 @@ def section_all(sources: "pd.DataFrame") -> tuple["pd.DataFrame", "pd.DataFrame"
     all_items: list[dict] = []
     problems: list[Problem] = []
     for row in sources.itertuples(index=False):
+        key = f"{row.format}-{row.source_id}-{row.sha256}"
+        cached = cache.get(key) if cache is not None else None
+        if cached is not None:
+            all_sections += cached[0]
+            all_items += cached[1]
+            continue
         try:
             secs, items, probs = section_source(row.source_id, row.text, row.format)
         except Exception as exc:  # a parser defect on one page must not cost the others
@@ -317,6 +324,8 @@ def section_all(sources: "pd.DataFrame") -> tuple["pd.DataFrame", "pd.DataFrame"
             continue
         all_sections += secs
         all_items += items
+        if cache is not None and not probs:
+            cache.put(key, (secs, items))
         problems += [Problem(p.stage, p.severity, row.raw_path, p.source_id, p.reason, p.action,
                              p.char_start, p.char_end, p.excerpt) for p in probs]
     sections = pd.DataFrame(all_sections) if all_sections else empty_frame(SectionsModel)

@@ -3,6 +3,8 @@
 import dagster as dg
 import pandas as pd
 
+from pipeline import paths
+from pipeline.cache import SourceCache, code_version
 from pipeline.defs.common import table_metadata
 from pipeline.extract import extract_all
 from pipeline.problems import problems_frame
@@ -36,11 +38,14 @@ def _model(asset: str):
 def extract_facts(context: dg.AssetExecutionContext, sources: pd.DataFrame, sections: pd.DataFrame,
                   list_items: pd.DataFrame):
     """Read every source's sentences and list items into fact tables, each row with its quote and offsets."""
-    frames, problems = extract_all(sources, sections, list_items)
+    cache = SourceCache(paths.cache_dir(), "facts", code_version("extract", "sections.py", "textutil.py", "schemas.py", "data"))
+    frames, problems = extract_all(sources, sections, list_items, cache)
+    context.log.info(f"extracted {cache.misses} source(s), reused {cache.hits} unchanged")
     for p in problems:
         context.log.error(p.message())
     for table, asset in OUTPUTS.items():
         frame = frames[table]
-        yield dg.Output(frame, asset, metadata=table_metadata(asset, frame))
+        yield dg.Output(frame, asset, metadata={**table_metadata(asset, frame), "sources_extracted": cache.misses,
+                                                "sources_reused": cache.hits})
     frame = problems_frame(problems)
     yield dg.Output(frame, "extract_problems", metadata={"dagster/row_count": len(frame)})

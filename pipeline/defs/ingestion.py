@@ -9,6 +9,7 @@ from pipeline.defs.common import table_description_of, table_metadata
 from pipeline.problems import problems_frame
 from pipeline.registry import load_registry
 from pipeline.schemas import RawSegmentsModel, SourcesModel, empty_frame
+from pipeline.cache import SourceCache, code_version
 from pipeline.sections import section_all
 from pipeline.split import split_all
 
@@ -54,10 +55,13 @@ def split_raw_files(context: dg.AssetExecutionContext):
 )
 def section_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame):
     """Split each source into headed sections and list items, with topics."""
-    sections, items, problems = section_all(sources)
+    cache = SourceCache(paths.cache_dir(), "sections", code_version("sections.py", "textutil.py", "data/section_cues.yaml"))
+    sections, items, problems = section_all(sources, cache)
+    context.log.info(f"sectioned {cache.misses} source(s), reused {cache.hits} unchanged")
     for p in problems:
         context.log.error(p.message())
     frame = problems_frame(problems)
-    yield dg.Output(sections, "sections", metadata=table_metadata("sections", sections))
+    yield dg.Output(sections, "sections", metadata={**table_metadata("sections", sections),
+                                                    "sources_parsed": cache.misses, "sources_reused": cache.hits})
     yield dg.Output(items, "list_items", metadata=table_metadata("list_items", items))
     yield dg.Output(frame, "section_problems", metadata={"dagster/row_count": len(frame)})

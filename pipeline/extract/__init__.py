@@ -122,9 +122,11 @@ def frames_from_rows(rows: dict[str, list[dict]]) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def extract_all(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFrame
+def extract_all(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFrame, cache=None
                 ) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
-    """Extract every source; a source whose extraction fails is reported and skipped."""
+    """Extract every source; a source whose extraction fails is reported and skipped.
+    ``cache`` (a ``pipeline.cache.SourceCache``) returns unchanged sources' facts without
+    re-reading them."""
     rows: dict[str, list[dict]] = {t: [] for t in FACT_TABLES}
     problems: list[Problem] = []
     sec_by = dict(tuple(sections.groupby("source_id"))) if len(sections) else {}
@@ -134,6 +136,12 @@ def extract_all(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFra
         if secs is None:
             continue
         its = item_by.get(src.source_id, items.iloc[0:0])
+        key = f"{src.format}-{src.source_id}-{src.drug}-{src.sha256}"
+        got = cache.get(key) if cache is not None else None
+        if got is not None:
+            for t in FACT_TABLES:
+                rows[t] += got[t]
+            continue
         try:
             got = extract_source(src.source_id, src.drug, src.text, secs, its)
         except Exception as exc:  # one page's defect must not cost the others
@@ -141,6 +149,8 @@ def extract_all(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFra
                                     f"extraction failed: {type(exc).__name__}: {exc}",
                                     "report this page to the pipeline's maintainers; no facts were taken from it"))
             continue
+        if cache is not None:
+            cache.put(key, got)
         for t in FACT_TABLES:
             rows[t] += got[t]
     return frames_from_rows(rows), problems

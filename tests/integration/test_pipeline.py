@@ -71,7 +71,7 @@ def test_a_schema_violation_fails_the_check_and_nothing_is_published(workdirs, m
 
     real = ingestion.section_all
 
-    def corrupt(sources):
+    def corrupt(sources, cache=None):
         sections, items, problems = real(sources)
         sections.loc[sections.index[0], "char_end"] += 5  # offsets no longer match the stored text
         return sections, items, problems

@@ -1,0 +1,69 @@
+"""Content-hash cache for per-source work (sectioning, extraction).
+
+A source whose text and whose processing code are unchanged is not re-parsed: its result is
+read back from ``<cache_dir>/sources/<stage>-<code_version>-<text sha256>.pkl``. The code version
+hashes the modules and rule files of the stage, so a rule change invalidates every entry.
+Entries are written to a temporary name and renamed, so a killed run leaves no half entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+@lru_cache(maxsize=8)
+def code_version(*relative_paths: str) -> str:
+    """Hash of the files (and folders, recursively) named relative to the package."""
+    digest = hashlib.sha256()
+    for rel in relative_paths:
+        path = PACKAGE / rel
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".py", ".yaml", ".tsv", ".sql")) \
+            if path.is_dir() else [path]
+        for f in files:
+            digest.update(str(f.relative_to(PACKAGE)).encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class SourceCache:
+    """Per-source results of one stage, keyed by the source text's hash and the stage's code."""
+
+    def __init__(self, directory: Path | None, stage: str, version: str):
+        self.directory = directory / "sources" if directory else None
+        self.stage, self.version = stage, version
+        self.hits = 0
+        self.misses = 0
+        if self.directory:
+            self.directory.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, text_sha: str) -> Path:
+        return self.directory / f"{self.stage}-{self.version}-{text_sha}.pkl"
+
+    def get(self, text_sha: str):
+        if not self.directory:
+            self.misses += 1
+            return None
+        path = self._path(text_sha)
+        try:
+            with open(path, "rb") as fh:
+                value = pickle.load(fh)
+        except (FileNotFoundError, EOFError, pickle.UnpicklingError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return value
+
+    def put(self, text_sha: str, value) -> None:
+        if not self.directory:
+            return
+        path = self._path(text_sha)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
