@@ -28,6 +28,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("DRUG_FACTS_CACHE_DIR", warehouse_dir() / "cache")).resolve()
 
 
+def history_dir() -> Path:
+    """Run history kept between runs (the warehouse file itself is rebuilt whole)."""
+    return warehouse_dir() / "history"
+
+
 def warehouse_path() -> Path:
     return warehouse_dir() / "drug_facts.duckdb"
 

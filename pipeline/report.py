@@ -193,8 +193,8 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     else:
         put("html", out_dir / "discrepancies.html", render_index_html(summary))
     put("markdown", out_dir / "discrepancies.md", render_markdown(reports))
-    csv_cols = ["discrepancy_id", "drug", "topic", "kind", "severity", "score", "supported", "status", "concept_id",
-                "concept_label", "n_sources", "summary"]
+    csv_cols = ["discrepancy_id", "values_hash", "drug", "topic", "kind", "severity", "score", "supported", "status",
+                "concept_id", "concept_label", "n_sources", "summary"]
     frame = discrepancies.copy()
     if "status" not in frame:
         frame["status"] = "open"

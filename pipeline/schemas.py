@@ -317,6 +317,7 @@ class DiscrepanciesModel(_Base):
     summary: Series[str] = pa.Field(description="One sentence an editor understands, naming the values")
     status: Series[str] = pa.Field(isin=["open", "confirmed", "dismissed", "fixed upstream", "needs expert", "reopened"],
                                    description="Editors' decision from reports/decisions.csv ('open' when none; 'reopened' when the values it was made on changed)")
+    values_hash: Series[str] = pa.Field(description="Fingerprint of the sources' values and quotes; a decision records it and is re-opened when it changes")
 
 
 class DiscrepancyEvidenceModel(_Base):
@@ -347,6 +348,73 @@ class SourceDependenciesModel(_Base):
     share: Series[float] = pa.Field(ge=0, le=1, description="Share of its passages that do")
 
 
+class ReviewsModel(_Base):
+    """Editors' decisions read from reports/decisions.csv, with the status in force after re-opening."""
+
+    discrepancy_id: Series[str] = pa.Field(unique=True, description="Discrepancy decided on")
+    status: Series[str] = pa.Field(isin=["confirmed", "dismissed", "fixed upstream", "needs expert", "reopened"], description="Status in force: the decision, or 'reopened' when its values changed")
+    decided_status: Series[str] = pa.Field(isin=["confirmed", "dismissed", "fixed upstream", "needs expert"], description="Status the editor recorded")
+    reviewer: Series[str] = pa.Field(description="Who decided")
+    decided_at: Series[str] = pa.Field(description="When (as written in the file)")
+    comment: Series[str] = pa.Field(description="Editor's comment")
+    values_hash_at_decision: Series[str] = pa.Field(description="Fingerprint of the values the decision was made on ('' when not recorded)")
+    current_values_hash: Series[str] = pa.Field(description="Fingerprint of the values now")
+    reopened: Series[bool] = pa.Field(description="True when the values or quotes changed since the decision")
+    line: Series[int] = pa.Field(ge=2, description="Line of the decisions file")
+
+
+class RunsModel(_Base):
+    """One row per pipeline run that published: when, what it read, what it produced."""
+
+    run_id: Series[str] = pa.Field(unique=True, description="Dagster run id")
+    started_at: Series[str] = pa.Field(description="Start of the run (UTC, ISO 8601)")
+    ended_at: Series[str] = pa.Field(description="When the run's results were assembled (UTC, ISO 8601)")
+    source_hashes: Series[str] = pa.Field(description="JSON object source_id -> SHA-256 of the source text read")
+    row_counts: Series[str] = pa.Field(description="JSON object table -> rows produced")
+    severity_counts: Series[str] = pa.Field(description="JSON object severity -> discrepancies")
+
+
+class FactHistoryModel(_Base):
+    """When each fact (source, table, wording, label) was first and last seen."""
+
+    fact_key: Series[str] = pa.Field(unique=True, description="Hash of table, source, normalised wording and label (offsets left out)")
+    fact_table: Series[str] = pa.Field(description="Fact table")
+    source_id: Series[str] = pa.Field(description="Source")
+    mention: Series[str] = pa.Field(description="Wording when last seen")
+    label: Series[str] = pa.Field(description="Stance, category, direction, phase or topic")
+    first_seen_run: Series[str] = pa.Field(description="Run that first produced it")
+    first_seen_at: Series[str] = pa.Field(description="When")
+    last_seen_run: Series[str] = pa.Field(description="Last run that produced it")
+    last_seen_at: Series[str] = pa.Field(description="When")
+    present: Series[bool] = pa.Field(description="Produced by the latest run")
+
+
+class DiscrepancyHistoryModel(_Base):
+    """When each discrepancy was first and last seen, and its latest values fingerprint."""
+
+    discrepancy_id: Series[str] = pa.Field(unique=True, description="Discrepancy")
+    drug: Series[str] = pa.Field(description="Drug")
+    topic: Series[str] = pa.Field(description="Topic")
+    severity: Series[str] = pa.Field(description="Severity when last seen")
+    summary: Series[str] = pa.Field(description="Summary when last seen")
+    values_hash: Series[str] = pa.Field(description="Values fingerprint when last seen")
+    first_seen_run: Series[str] = pa.Field(description="Run that first found it")
+    first_seen_at: Series[str] = pa.Field(description="When")
+    last_seen_run: Series[str] = pa.Field(description="Last run that found it")
+    last_seen_at: Series[str] = pa.Field(description="When")
+    present: Series[bool] = pa.Field(description="Found by the latest run (False: resolved)")
+
+
+class SectionHistoryModel(_Base):
+    """Fingerprint of every section's text in the latest run, to tell which sections an edit changed."""
+
+    source_id: Series[str] = pa.Field(description="Source")
+    section_key: Series[str] = pa.Field(description="Heading and its occurrence number within the source")
+    heading: Series[str] = pa.Field(description="Heading")
+    text_sha: Series[str] = pa.Field(description="Hash of the section text")
+    last_seen_run: Series[str] = pa.Field(description="Run")
+
+
 MENTION_MODELS: dict[str, type[_Base]] = {
     "adverse_effect_mentions": AdverseEffectMentionsModel,
     "condition_mentions": ConditionMentionsModel,
@@ -373,6 +441,11 @@ WAREHOUSE_MODELS: dict[str, type[_Base]] = {
     "discrepancies": DiscrepanciesModel,
     "discrepancy_evidence": DiscrepancyEvidenceModel,
     "source_dependencies": SourceDependenciesModel,
+    "reviews": ReviewsModel,
+    "runs": RunsModel,
+    "fact_history": FactHistoryModel,
+    "discrepancy_history": DiscrepancyHistoryModel,
+    "section_history": SectionHistoryModel,
 }
 
 

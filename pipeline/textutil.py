@@ -32,7 +32,8 @@ class Line:
 
     @property
     def content_start(self) -> int:
-        return self.start + self.indent
+        # a blank line has an empty content span at its end, never an inverted one
+        return min(self.start + self.indent, self.content_end)
 
     @property
     def content_end(self) -> int:
@@ -93,7 +94,7 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]*\s+(?=[\"“(]?[A-Z0-9А-ЯЁ•])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?P<close>[\"”’)]*)\s+(?=[\"“(]?[A-Z0-9А-ЯЁ•])")
 _ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|approx|incl|Dr|Mr|Mrs|Ms|St|No|Fig|al|ca)|\b[A-Z])\.$")
 
 
@@ -103,10 +104,10 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     seg_start = start
     chunk = text[start:end]
     for m in _SENTENCE_END.finditer(chunk):
-        cut = start + m.start()
-        head = text[seg_start:cut]
+        head = text[seg_start:start + m.start()]
         if _ABBREV.search(head) or re.search(r"\d\.$", head) and re.match(r"\d", text[start + m.end():start + m.end() + 1] or " "):
             continue
+        cut = start + m.end("close")  # a closing quote or bracket stays with its sentence
         s, e = trim_span(text, seg_start, cut)
         if e > s:
             spans.append((s, e))

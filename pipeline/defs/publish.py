@@ -10,6 +10,7 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.defs.common import table_description_of, table_metadata
+from pipeline.history import HISTORY_TABLES, save_history
 from pipeline.report import write_reports
 from pipeline.schemas import WAREHOUSE_MODELS
 from pipeline.views import DERIVED_COLUMN_COMMENTS, VIEW_COMMENTS, views_sql
@@ -21,8 +22,8 @@ PUBLISHED_TABLES = tuple(WAREHOUSE_MODELS)
 
 @dg.asset(group_name=PUBLISH_GROUP, kinds={"pandas"}, description=table_description_of("quarantine"))
 def quarantine(split_problems: pd.DataFrame, section_problems: pd.DataFrame,
-               extract_problems: pd.DataFrame) -> dg.MaterializeResult:
-    frames = [f for f in (split_problems, section_problems, extract_problems) if not f.empty]
+               extract_problems: pd.DataFrame, decision_problems: pd.DataFrame) -> dg.MaterializeResult:
+    frames = [f for f in (split_problems, section_problems, extract_problems, decision_problems) if not f.empty]
     table = pd.concat(frames, ignore_index=True) if frames else split_problems
     return dg.MaterializeResult(value=table, metadata=table_metadata("quarantine", table))
 
@@ -37,6 +38,8 @@ def warehouse(context: dg.AssetExecutionContext, **tables) -> dg.MaterializeResu
         context.log.warning(f"removed staging file left by an interrupted run: {stale}")
     publish({name: tables[name] for name in PUBLISHED_TABLES}, WAREHOUSE_MODELS, target, views_sql(), VIEW_COMMENTS,
             DERIVED_COLUMN_COMMENTS)
+    # the history moves forward only once the warehouse that records it is in place
+    save_history(paths.history_dir(), {name: tables[name] for name in HISTORY_TABLES})
     counts = row_counts(target)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(target)),
@@ -49,8 +52,10 @@ def warehouse(context: dg.AssetExecutionContext, **tables) -> dg.MaterializeResu
           description="reports/discrepancies.{html,md,csv}: the editors' report, sorted by severity, with quotes side "
                       "by side and a concept-by-source matrix. Written after the warehouse is published.")
 def discrepancy_report(sources: pd.DataFrame, discrepancies: pd.DataFrame, discrepancy_evidence: pd.DataFrame,
-                       conditions: pd.DataFrame, adverse_effects: pd.DataFrame) -> dg.MaterializeResult:
-    written = write_reports(paths.reports_dir(), sources, discrepancies, discrepancy_evidence, conditions, adverse_effects)
+                       conditions: pd.DataFrame, adverse_effects: pd.DataFrame,
+                       changes_since_last_run: dict) -> dg.MaterializeResult:
+    written = write_reports(paths.reports_dir(), sources, discrepancies, discrepancy_evidence, conditions, adverse_effects,
+                            changes_since_last_run)
     html = written["html"]
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.url(html.as_uri()),

@@ -1,9 +1,12 @@
-"""Reconciliation: matched facts -> discrepancies with evidence."""
+"""Reconciliation: matched facts -> discrepancies with evidence, with editors' decisions applied."""
 
 import dagster as dg
 import pandas as pd
 
+from pipeline import paths
+from pipeline.decisions import apply_decisions, read_decisions
 from pipeline.defs.common import table_metadata
+from pipeline.problems import problems_frame
 from pipeline.reconcile import reconcile
 from pipeline.schemas import WAREHOUSE_MODELS, table_description
 
@@ -14,20 +17,31 @@ RECONCILIATION_GROUP = "reconciliation"
     group_name=RECONCILIATION_GROUP,
     ins={name: dg.AssetIn() for name in ("sources", "dosing", "adverse_effects", "conditions", "interactions",
                                            "statements", "data_quality", "concept_relations", "concepts")},
-    outs={name: dg.AssetOut(description=table_description(WAREHOUSE_MODELS[name]), kinds={"pandas"})
-          for name in ("discrepancies", "discrepancy_evidence", "source_dependencies")},
+    outs={**{name: dg.AssetOut(description=table_description(WAREHOUSE_MODELS[name]), kinds={"pandas"})
+             for name in ("discrepancies", "discrepancy_evidence", "source_dependencies", "reviews")},
+          "decision_problems": dg.AssetOut(description="Lines of reports/decisions.csv that could not be applied.",
+                                           kinds={"pandas"})},
 )
 def reconcile_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame, dosing: pd.DataFrame,
                       adverse_effects: pd.DataFrame, conditions: pd.DataFrame, interactions: pd.DataFrame,
                       statements: pd.DataFrame, data_quality: pd.DataFrame, concept_relations: pd.DataFrame,
                       concepts: pd.DataFrame):
-    """Compare the sources of each drug and score every disagreement."""
+    """Compare the sources of each drug, score every disagreement, and apply editors' decisions."""
     populations = set(concepts.loc[concepts["kind"] == "population", "concept_id"])
     disc, evidence, deps = reconcile(sources, dosing, adverse_effects, conditions, interactions, statements,
                                      data_quality, concept_relations, populations)
-    disc["status"] = "open"
+    decisions_file = paths.decisions_path()
+    rows, problems = read_decisions(decisions_file)
+    disc, reviews, more = apply_decisions(disc, evidence, rows, decisions_file.name)
+    problems += more
+    for p in problems:
+        context.log.error(p.message())
     counts = disc["severity"].value_counts().to_dict() if len(disc) else {}
     yield dg.Output(disc, "discrepancies", metadata={**table_metadata("discrepancies", disc),
                                                      **{f"severity/{k}": int(v) for k, v in counts.items()}})
     yield dg.Output(evidence, "discrepancy_evidence", metadata=table_metadata("discrepancy_evidence", evidence))
     yield dg.Output(deps, "source_dependencies", metadata=table_metadata("source_dependencies", deps))
+    yield dg.Output(reviews, "reviews", metadata={**table_metadata("reviews", reviews),
+                                                  "reopened": int(reviews["reopened"].sum()) if len(reviews) else 0})
+    frame = problems_frame(problems)
+    yield dg.Output(frame, "decision_problems", metadata={"dagster/row_count": len(frame)})

@@ -1,0 +1,46 @@
+"""Automation: a sensor on the raw files' content and a daily safety-net schedule. Both run by
+default in `dagster dev`."""
+
+import json
+
+import dagster as dg
+
+from pipeline import paths
+from pipeline.watch import changed_sources, raw_snapshot, snapshot_key, source_hashes
+
+refresh_job = dg.define_asset_job(
+    "refresh_job", selection=dg.AssetSelection.all(),
+    description="Materialise every asset: unchanged sources are reused from the content-hash cache.")
+
+daily_refresh_schedule = dg.ScheduleDefinition(
+    name="daily_refresh_schedule", job=refresh_job, cron_schedule="0 4 * * *", execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Re-runs everything once a day as a safety net for changes the sensor could not see.")
+
+
+def evaluate_raw_files(cursor: str | None) -> tuple[dg.RunRequest | dg.SkipReason, str]:
+    """(run request or skip reason, new cursor) for the raw tree as it is now."""
+    th = paths.thresholds()
+    raw = paths.raw_dir()
+    snapshot = raw_snapshot(raw)
+    key = snapshot_key(snapshot)
+    previous = json.loads(cursor) if cursor else {}
+    if previous.get("key") == key:
+        return dg.SkipReason(f"raw/ unchanged (content hash {key})"), cursor or ""
+    hashes = source_hashes(raw, th["raw_file_max_bytes"], th["binary_control_char_ratio"])
+    changed = changed_sources(previous.get("sources", {}), hashes)
+    files = sorted(f for f, h in snapshot.items() if previous.get("files", {}).get(f) != h)
+    request = dg.RunRequest(
+        run_key=f"raw-{key}",
+        tags={"drug_facts/raw_hash": key, "drug_facts/changed_sources": ",".join(changed)[:4000],
+              "drug_facts/changed_files": ",".join(files)[:4000]})
+    return request, json.dumps({"key": key, "files": snapshot, "sources": hashes})
+
+
+@dg.sensor(job=refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Launches a run when the content of any file under raw/ changes (the run key holds the "
+                       "content hash, so touching a file without changing it launches nothing).")
+def raw_files_sensor(context: dg.SensorEvaluationContext):
+    result, cursor = evaluate_raw_files(context.cursor)
+    context.update_cursor(cursor)
+    return result

@@ -1,0 +1,172 @@
+"""Run history: what each run read and produced, when each fact and discrepancy was first and
+last seen, and what changed since the previous run.
+
+History lives beside the warehouse (``warehouse/history/*.parquet``) because the warehouse file
+is rebuilt whole on every run; the publish step writes the updated history only after the new
+warehouse is in place, and each run's warehouse carries a copy of the history tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+
+RUN_COLUMNS = ["run_id", "started_at", "ended_at", "source_hashes", "row_counts", "severity_counts"]
+FACT_COLUMNS = ["fact_key", "fact_table", "source_id", "mention", "label", "first_seen_run", "first_seen_at",
+                "last_seen_run", "last_seen_at", "present"]
+DISC_COLUMNS = ["discrepancy_id", "drug", "topic", "severity", "summary", "values_hash", "first_seen_run",
+                "first_seen_at", "last_seen_run", "last_seen_at", "present"]
+SECTION_COLUMNS = ["source_id", "section_key", "heading", "text_sha", "last_seen_run"]
+HISTORY_TABLES = {"runs": RUN_COLUMNS, "fact_history": FACT_COLUMNS, "discrepancy_history": DISC_COLUMNS,
+                  "section_history": SECTION_COLUMNS}
+FACT_LABELS = {"adverse_effects": "category", "conditions": "stance", "interactions": "direction", "dosing": "phase",
+               "statements": "topic"}
+
+
+def empty_history() -> dict[str, pd.DataFrame]:
+    return {name: pd.DataFrame(columns=cols) for name, cols in HISTORY_TABLES.items()}
+
+
+def load_history(directory: Path) -> dict[str, pd.DataFrame]:
+    out = empty_history()
+    for name in HISTORY_TABLES:
+        path = directory / f"{name}.parquet"
+        if path.exists():
+            out[name] = pd.read_parquet(path)
+    return out
+
+
+def save_history(directory: Path, history: dict[str, pd.DataFrame]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, frame in history.items():
+        tmp = directory / f"{name}.parquet.tmp"
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(directory / f"{name}.parquet")
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def fact_keys(facts: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per distinct fact: table, source and normalised wording with its label. Offsets are
+    left out so an edit elsewhere in the source does not make every fact look new."""
+    rows = []
+    for table, label_col in FACT_LABELS.items():
+        frame = facts.get(table)
+        if frame is None or frame.empty:
+            continue
+        labels = frame[label_col].map(str)
+        if table == "dosing":  # map(str), not astype(str): pandas keeps a missing value missing
+            labels = labels + " " + frame["route"].map(str) + " " + frame["daily_max_mg"].map(str)
+        for sid, mention, label in zip(frame["source_id"], frame["mention"], labels):
+            norm = " ".join(str(mention).lower().split())
+            rows.append({"fact_key": _sha(f"{table}|{sid}|{norm}|{label}"), "fact_table": table, "source_id": sid,
+                         "mention": mention, "label": label})
+    return pd.DataFrame(rows, columns=["fact_key", "fact_table", "source_id", "mention", "label"]).drop_duplicates("fact_key")
+
+
+def section_keys(sections: pd.DataFrame) -> pd.DataFrame:
+    if sections.empty:
+        return pd.DataFrame(columns=["source_id", "section_key", "heading", "text_sha"])
+    s = sections.sort_values(["source_id", "section_index"]).copy()
+    s["occurrence"] = s.groupby(["source_id", "heading"]).cumcount()
+    s["section_key"] = s["heading"].astype(str) + "#" + s["occurrence"].astype(str)
+    s["text_sha"] = s["text"].map(_sha)
+    return s[["source_id", "section_key", "heading", "text_sha"]]
+
+
+def _advance(prev: pd.DataFrame, current: pd.DataFrame, key: str, run_id: str, now: str, keep: list[str]) -> pd.DataFrame:
+    """Merge the current rows into the history: new rows get first_seen, present rows last_seen."""
+    prev = prev.set_index(key) if len(prev) else pd.DataFrame(columns=[c for c in prev.columns if c != key])
+    out = []
+    seen = set()
+    for row in current.to_dict("records"):
+        k = row[key]
+        seen.add(k)
+        old = prev.loc[k] if k in prev.index else None
+        out.append({**row, "first_seen_run": old["first_seen_run"] if old is not None else run_id,
+                    "first_seen_at": old["first_seen_at"] if old is not None else now,
+                    "last_seen_run": run_id, "last_seen_at": now, "present": True})
+    for k, old in prev.iterrows():
+        if k not in seen:
+            out.append({key: k, **{c: old[c] for c in keep if c in old.index}, "first_seen_run": old["first_seen_run"],
+                        "first_seen_at": old["first_seen_at"], "last_seen_run": old["last_seen_run"],
+                        "last_seen_at": old["last_seen_at"], "present": False})
+    return pd.DataFrame(out)
+
+
+def update_history(prev: dict[str, pd.DataFrame], run_id: str, started_at: str, ended_at: str, sources: pd.DataFrame,
+                   sections: pd.DataFrame, facts: dict[str, pd.DataFrame], discrepancies: pd.DataFrame,
+                   row_counts: dict[str, int]) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
+    """(new history tables, changes by drug). ``discrepancies`` must carry ``values_hash``."""
+    hashes = dict(zip(sources["source_id"], sources["sha256"]))
+    severity = discrepancies["severity"].value_counts().to_dict() if len(discrepancies) else {}
+    run = {"run_id": run_id, "started_at": started_at, "ended_at": ended_at, "source_hashes": json.dumps(hashes, sort_keys=True),
+           "row_counts": json.dumps(row_counts, sort_keys=True), "severity_counts": json.dumps(severity, sort_keys=True)}
+    runs = pd.concat([prev["runs"], pd.DataFrame([run])], ignore_index=True) if len(prev["runs"]) else pd.DataFrame([run])
+
+    fact_now = fact_keys(facts)
+    fact_hist = _advance(prev["fact_history"], fact_now, "fact_key", run_id, ended_at,
+                         ["fact_table", "source_id", "mention", "label"])
+    disc_now = discrepancies[["discrepancy_id", "drug", "topic", "severity", "summary", "values_hash"]] if len(discrepancies) \
+        else pd.DataFrame(columns=["discrepancy_id", "drug", "topic", "severity", "summary", "values_hash"])
+    disc_hist = _advance(prev["discrepancy_history"], disc_now, "discrepancy_id", run_id, ended_at,
+                         ["drug", "topic", "severity", "summary", "values_hash"])
+    sec_now = section_keys(sections).assign(last_seen_run=run_id)
+    history = {"runs": runs.reindex(columns=RUN_COLUMNS), "fact_history": fact_hist.reindex(columns=FACT_COLUMNS),
+               "discrepancy_history": disc_hist.reindex(columns=DISC_COLUMNS),
+               "section_history": sec_now.reindex(columns=SECTION_COLUMNS)}
+    return history, _changes(prev, sources, sec_now, disc_now)
+
+
+def _changes(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sections_now: pd.DataFrame,
+             disc_now: pd.DataFrame) -> dict[str, dict]:
+    """What changed since the previous run, per drug: new, resolved and changed discrepancies, and
+    the sources whose text changed with their changed sections."""
+    drugs = sorted(set(sources["drug"])) if len(sources) else []
+    if prev["runs"].empty:
+        return {d: {"first_run": True, "items": ["First run: there is no earlier run to compare with."],
+                    "new": [], "resolved": [], "changed": [], "sources": []} for d in drugs}
+    last = prev["runs"].iloc[-1]
+    old_hashes = json.loads(last["source_hashes"])
+    old_disc = prev["discrepancy_history"]
+    old_present = old_disc[old_disc["present"].astype(bool)] if len(old_disc) else old_disc
+    old_by_id = old_present.set_index("discrepancy_id") if len(old_present) else pd.DataFrame()
+    old_sections = prev["section_history"]
+    drug_of = dict(zip(sources["source_id"], sources["drug"]))
+    out = {}
+    for drug in drugs:
+        now = disc_now[disc_now["drug"] == drug]
+        before = old_present[old_present["drug"] == drug] if len(old_present) else old_present
+        now_ids, before_ids = set(now["discrepancy_id"]), set(before["discrepancy_id"]) if len(before) else set()
+        new = sorted(now_ids - before_ids)
+        resolved = sorted(before_ids - now_ids)
+        changed = sorted(d for d in now_ids & before_ids
+                         if old_by_id.loc[d, "values_hash"] != now.set_index("discrepancy_id").loc[d, "values_hash"])
+        src_changes = []
+        for sid in sorted(s for s, d in drug_of.items() if d == drug):
+            sha_now = sources.loc[sources["source_id"] == sid, "sha256"].iloc[0]
+            if old_hashes.get(sid) == sha_now:
+                continue
+            if sid not in old_hashes:
+                src_changes.append({"source_id": sid, "status": "new source", "sections": []})
+                continue
+            olds = old_sections[old_sections["source_id"] == sid].set_index("section_key")["text_sha"].to_dict() if len(old_sections) else {}
+            nows = sections_now[sections_now["source_id"] == sid].set_index("section_key")["text_sha"].to_dict()
+            touched = sorted(k.rsplit("#", 1)[0] or "(untitled)" for k in set(olds) | set(nows) if olds.get(k) != nows.get(k))
+            src_changes.append({"source_id": sid, "status": "text changed", "sections": touched})
+        for sid in sorted(s for s in old_hashes if s not in drug_of and s.startswith(f"{drug}-")):
+            src_changes.append({"source_id": sid, "status": "removed", "sections": []})
+        summary_of = dict(zip(now["discrepancy_id"], now["summary"]))
+        old_summary = old_by_id["summary"].to_dict() if len(old_by_id) else {}
+        items = ([f"new: {summary_of[d]} ({d})" for d in new] + [f"resolved: {old_summary.get(d, d)} ({d})" for d in resolved]
+                 + [f"changed: {summary_of[d]} ({d})" for d in changed]
+                 + [f"source {c['source_id']}: {c['status']}" + (f" — sections changed: {', '.join(c['sections'])}" if c["sections"] else "")
+                    for c in src_changes])
+        out[drug] = {"first_run": False, "items": items or ["No change since the last run."], "new": new,
+                     "resolved": resolved, "changed": changed, "sources": src_changes}
+    return out
