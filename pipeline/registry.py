@@ -70,11 +70,20 @@ def load_registry(path: Path) -> tuple[list[SourceEntry], list[Problem]]:
     raw_root = path.parent
     rel_name = path.name
     try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         return [], [Problem("registry", "error", rel_name, "", f"registry file {path} does not exist",
                             "create raw/registry.toml with one [[source]] table per source")]
+    except OSError as exc:
+        return [], [Problem("registry", "error", rel_name, "", f"registry file {path} cannot be read: {exc.strerror or exc}",
+                            "make raw/registry.toml a readable text file; no source was read")]
+    try:
+        doc = tomllib.loads(data.decode("utf-8-sig"))  # a byte-order mark from a Windows editor is harmless
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        return [], [Problem("registry", "error", rel_name, "",
+                            f"registry is not UTF-8: undecodable byte 0x{data[exc.start]:02x} at line {line} (byte {exc.start})",
+                            "re-save raw/registry.toml as UTF-8; no source was read")]
     except tomllib.TOMLDecodeError as exc:
         return [], [Problem("registry", "error", rel_name, "", f"registry is not valid TOML: {exc}",
                             "fix the syntax at the line named; no source was read")]
@@ -120,7 +129,12 @@ def load_registry(path: Path) -> tuple[list[SourceEntry], list[Problem]]:
                                     "processed with the generic section parser; add the kind to "
                                     "pipeline/data/source_kinds.yaml to give it a tier"))
         try:
-            authority = int(item.get("authority", known["authority"] if known else 4))
+            value = item.get("authority", known["authority"] if known else 4)
+            if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            authority = int(value)
+            if not 1 <= authority <= 5:  # SourcesModel allows 1-5 only; one bad tier must not block publication
+                raise ValueError(value)
         except (TypeError, ValueError):
             problems.append(Problem("registry", "error", rel_name, sid,
                                     f"{label} authority {item.get('authority')!r} is not a tier 1-5",

@@ -33,7 +33,7 @@ class DecodedFile:
     n_bytes: int
 
 
-def read_raw_text(path: Path, raw_rel: str, max_bytes: int, control_ratio: float) -> tuple[DecodedFile, list[Problem]]:
+def read_raw_text(path: Path | None, raw_rel: str, max_bytes: int, control_ratio: float) -> tuple[DecodedFile, list[Problem]]:
     """Decode a raw file. Offsets downstream are code points into the returned text, read with
     no newline translation. Returns text=None (and an error problem) for empty, binary,
     oversized or missing files; decodes cp1251 or strips a byte-order mark with a warning."""
@@ -43,14 +43,22 @@ def read_raw_text(path: Path, raw_rel: str, max_bytes: int, control_ratio: float
         problems.append(Problem("split", "error", raw_rel, "", reason, action))
         return DecodedFile(raw_rel, None, "", sha, n), problems
 
+    if path is None:
+        return refuse(f"raw_path {raw_rel!r} resolves outside the raw folder",
+                      "use a path relative to raw/ that is not a link leading out of it")
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         return refuse(f"raw file {raw_rel} does not exist", "add the file to raw/ or fix raw_path in the registry")
+    if not path.is_file():
+        return refuse(f"raw_path {raw_rel!r} is not a regular file", "point raw_path at a text file inside raw/")
     if size > max_bytes:
         return refuse(f"raw file is {size:,} bytes, over the limit of {max_bytes:,}",
                       "split the file into one file per source, or raise raw_file_max_bytes in pipeline/data/thresholds.yaml")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return refuse(f"raw file cannot be read: {exc.strerror or exc}", "make the file readable; its sources were skipped")
     sha = hashlib.sha256(data).hexdigest()
     if not data.strip():
         return refuse("raw file is empty", "replace it with the page text; its sources were skipped", sha, len(data))
@@ -75,14 +83,17 @@ def read_raw_text(path: Path, raw_rel: str, max_bytes: int, control_ratio: float
         cp = data.decode("cp1251", errors="replace")
         if len(_CYRILLIC.findall(cp)) > 20:
             text, encoding = cp, "cp1251"
+            at = exc.start  # one byte per character in Windows-1251
             problems.append(Problem("split", "warning", raw_rel, "",
                                     f"file is not UTF-8 (byte {exc.start}); decoded as Windows-1251 Cyrillic",
-                                    "re-save the file as UTF-8 to silence this"))
+                                    "re-save the file as UTF-8 to silence this", at, at + 1, text[max(0, at - 20):at + 20]))
         else:
             text, encoding = data.decode("utf-8", errors="replace"), "utf-8-replace"
+            at = text.find("\ufffd")
             problems.append(Problem("split", "warning", raw_rel, "",
                                     f"invalid UTF-8 at byte {exc.start}; undecodable bytes became U+FFFD",
-                                    "re-save the file as UTF-8; facts near U+FFFD may be garbled"))
+                                    "re-save the file as UTF-8; facts near U+FFFD may be garbled",
+                                    at, at + 1 if at >= 0 else -1, text[max(0, at - 20):at + 20] if at >= 0 else ""))
     for m in list(_MOJIBAKE.finditer(text))[:1]:
         problems.append(Problem("split", "warning", raw_rel, "", "text contains mojibake (UTF-8 read as Latin-1/1252)",
                                 "re-export the page as UTF-8; affected words will not match vocabularies",
