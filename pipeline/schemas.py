@@ -412,7 +412,7 @@ class SectionHistoryModel(_Base):
     section_key: Series[str] = pa.Field(description="Heading and its occurrence number within the source")
     heading: Series[str] = pa.Field(description="Heading")
     text_sha: Series[str] = pa.Field(description="Hash of the section text")
-    last_seen_run: Series[str] = pa.Field(description="Run")
+    last_seen_run: Series[str] = pa.Field(description="Run that recorded the fingerprint")
 
 
 MENTION_MODELS: dict[str, type[_Base]] = {

@@ -14,6 +14,7 @@ from pipeline.history import HISTORY_TABLES, save_history
 from pipeline.report import write_reports
 from pipeline.schemas import WAREHOUSE_MODELS
 from pipeline.views import DERIVED_COLUMN_COMMENTS, VIEW_COMMENTS, views_sql
+from pipeline.export import export_parquet
 from pipeline.warehouse import publish, remove_stale_staging, row_counts
 
 PUBLISH_GROUP = "publish"
@@ -40,10 +41,12 @@ def warehouse(context: dg.AssetExecutionContext, **tables) -> dg.MaterializeResu
             DERIVED_COLUMN_COMMENTS)
     # the history moves forward only once the warehouse that records it is in place
     save_history(paths.history_dir(), {name: tables[name] for name in HISTORY_TABLES})
+    exported = export_parquet({name: tables[name] for name in PUBLISHED_TABLES}, paths.warehouse_dir() / "parquet")
     counts = row_counts(target)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(target)),
         "row_counts": dg.MetadataValue.json(counts),
+        "parquet_dir": dg.MetadataValue.path(str(exported)),
         **{f"rows/{k}": v for k, v in counts.items()},
     })
 

@@ -5,6 +5,7 @@ import shutil
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 
 from pipeline import paths
@@ -64,6 +65,8 @@ def test_whole_graph_materialises_and_publishes_a_documented_warehouse(workdirs)
         con.close()
     report = paths.reports_dir() / "discrepancies.html"
     assert report.exists() and "80 mg" in report.read_text(encoding="utf-8")
+    parquet = paths.warehouse_dir() / "parquet" / "discrepancies.parquet"
+    assert len(pd.read_parquet(parquet)) == counts["discrepancies"]
 
 
 def test_a_schema_violation_fails_the_check_and_nothing_is_published(workdirs, monkeypatch):
