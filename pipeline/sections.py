@@ -297,7 +297,12 @@ def _mark_tables_of_contents(sections: list[dict], items: list[dict]) -> None:
             sec["topic"], sec["topic_basis"] = "boilerplate", "table_of_contents"
 
 
-def section_all(sources: "pd.DataFrame", cache=None) -> tuple["pd.DataFrame", "pd.DataFrame", list[Problem]]:
+def _no_progress(iterable, **_):
+    return iterable
+
+
+def section_all(sources: "pd.DataFrame", cache=None, progress=_no_progress
+                ) -> tuple["pd.DataFrame", "pd.DataFrame", list[Problem]]:
     """Section every source of a ``sources`` table. Returns (sections, list_items, problems);
     a source whose sectioning fails is reported and the others go on. ``cache`` (a
     ``pipeline.cache.SourceCache``) returns unchanged sources' sections without re-parsing."""
@@ -308,7 +313,7 @@ def section_all(sources: "pd.DataFrame", cache=None) -> tuple["pd.DataFrame", "p
     all_sections: list[dict] = []
     all_items: list[dict] = []
     problems: list[Problem] = []
-    for row in sources.itertuples(index=False):
+    for row in progress(sources.itertuples(index=False), total=len(sources), desc="sections"):
         key = f"{row.format}-{row.source_id}-{row.sha256}"
         cached = cache.get(key) if cache is not None else None
         if cached is not None:

@@ -7,6 +7,13 @@ import pandas as pd
 
 from pipeline.schemas import WAREHOUSE_MODELS, column_descriptions, table_description
 
+from functools import partial
+
+from tqdm import tqdm
+
+# A progress bar per stage on the terminal (hidden when the output is not a terminal).
+progress_bar = partial(tqdm, disable=None, unit="source", leave=True)
+
 PREVIEW_ROWS = 5
 PREVIEW_CHARS = 80
 

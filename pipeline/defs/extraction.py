@@ -5,7 +5,7 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.cache import SourceCache, code_version
-from pipeline.defs.common import table_metadata
+from pipeline.defs.common import progress_bar, table_metadata
 from pipeline.extract import extract_all
 from pipeline.problems import problems_frame
 from pipeline.schemas import MENTION_MODELS, WAREHOUSE_MODELS, table_description
@@ -39,7 +39,7 @@ def extract_facts(context: dg.AssetExecutionContext, sources: pd.DataFrame, sect
                   list_items: pd.DataFrame):
     """Read every source's sentences and list items into fact tables, each row with its quote and offsets."""
     cache = SourceCache(paths.cache_dir(), "facts", code_version("extract", "sections.py", "textutil.py", "schemas.py", "data"))
-    frames, problems = extract_all(sources, sections, list_items, cache)
+    frames, problems = extract_all(sources, sections, list_items, cache, progress_bar)
     context.log.info(f"extracted {cache.misses} source(s), reused {cache.hits} unchanged")
     for p in problems:
         context.log.error(p.message())

@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline import paths
-from pipeline.defs.common import table_description_of, table_metadata
+from pipeline.defs.common import progress_bar, table_description_of, table_metadata
 from pipeline.problems import problems_frame
 from pipeline.registry import load_registry
 from pipeline.schemas import RawSegmentsModel, SourcesModel, empty_frame
@@ -56,7 +56,7 @@ def split_raw_files(context: dg.AssetExecutionContext):
 def section_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame):
     """Split each source into headed sections and list items, with topics."""
     cache = SourceCache(paths.cache_dir(), "sections", code_version("sections.py", "textutil.py", "data/section_cues.yaml"))
-    sections, items, problems = section_all(sources, cache)
+    sections, items, problems = section_all(sources, cache, progress_bar)
     context.log.info(f"sectioned {cache.misses} source(s), reused {cache.hits} unchanged")
     for p in problems:
         context.log.error(p.message())

@@ -122,7 +122,11 @@ def frames_from_rows(rows: dict[str, list[dict]]) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def extract_all(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFrame, cache=None
+def _no_progress(iterable, **_):
+    return iterable
+
+
+def extract_all(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFrame, cache=None, progress=_no_progress
                 ) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
     """Extract every source; a source whose extraction fails is reported and skipped.
     ``cache`` (a ``pipeline.cache.SourceCache``) returns unchanged sources' facts without
@@ -131,7 +135,7 @@ def extract_all(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFra
     problems: list[Problem] = []
     sec_by = dict(tuple(sections.groupby("source_id"))) if len(sections) else {}
     item_by = dict(tuple(items.groupby("source_id"))) if len(items) else {}
-    for src in sources.itertuples(index=False):
+    for src in progress(sources.itertuples(index=False), total=len(sources), desc="extract"):
         secs = sec_by.get(src.source_id)
         if secs is None:
             continue

@@ -1,7 +1,9 @@
 """The whole code location: loads, materialises in-process, publishes a documented warehouse,
 and a failing blocking check stops publication."""
 
+import os
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -74,7 +76,7 @@ def test_a_schema_violation_fails_the_check_and_nothing_is_published(workdirs, m
 
     real = ingestion.section_all
 
-    def corrupt(sources, cache=None):
+    def corrupt(sources, cache=None, progress=None):
         sections, items, problems = real(sources)
         sections.loc[sections.index[0], "char_end"] += 5  # offsets no longer match the stored text
         return sections, items, problems
@@ -86,3 +88,21 @@ def test_a_schema_violation_fails_the_check_and_nothing_is_published(workdirs, m
     assert "failures" in failed[0].metadata
     assert not paths.warehouse_path().exists()
     assert not (paths.reports_dir() / "discrepancies.html").exists()
+
+
+def test_dagster_cli_loads_the_code_location_with_no_flags(tmp_path):
+    """`dagster dev` and `dg dev` find the code location from pyproject.toml alone."""
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    validate = subprocess.run([str(bin_dir / "dagster"), "definitions", "validate"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert validate.returncode == 0, validate.stderr[-2000:]
+    assert "Validation successful for code location drug_facts" in validate.stderr + validate.stdout
+    listed = subprocess.run([str(bin_dir / "dg"), "list", "defs"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "raw_files_sensor" in listed.stdout and "daily_refresh_schedule" in listed.stdout
