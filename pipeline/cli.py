@@ -49,6 +49,19 @@ def run_all(quiet: bool = False) -> int:
         print(f"  {'table'.ljust(width)}  rows")
         for name, n in counts.items():
             print(f"  {name.ljust(width)}  {n:>6}")
+        import duckdb
+
+        con = duckdb.connect(str(target), read_only=True)
+        try:
+            sev = con.execute("SELECT severity, count(*) FROM discrepancies GROUP BY severity "
+                              "ORDER BY array_position(['critical','major','minor','info'], severity)").fetchall()
+            status = con.execute("SELECT status, count(*) FROM discrepancies GROUP BY status ORDER BY 2 DESC").fetchall()
+            problems = con.execute("SELECT severity, count(*) FROM quarantine GROUP BY severity").fetchall()
+        finally:
+            con.close()
+        print("Discrepancies: " + ", ".join(f"{n} {s}" for s, n in sev) + "  (status: " + ", ".join(f"{n} {s}" for s, n in status) + ")")
+        if problems:
+            print("Quarantine: " + ", ".join(f"{n} {s}(s)" for s, n in problems) + " — see the quarantine table")
     report = paths.reports_dir() / "discrepancies.html"
     if report.exists():
         print(f"Report: {report}")
