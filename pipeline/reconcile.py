@@ -331,10 +331,25 @@ def _data_quality(b: _Builder, data_quality: pd.DataFrame, sources: pd.DataFrame
 
 
 # -------------------------------------------------------------------------------- independence
-def source_dependencies(sources: pd.DataFrame) -> pd.DataFrame:
-    """Pairs (source, restated source) where a large share of one source's passages nearly
-    repeat passages of another source of the same drug."""
+def _lcs_length(a: list[str], b: list[str]) -> int:
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def source_dependencies(sources: pd.DataFrame, facts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Pairs (source, restated source) of the same drug where one source nearly repeats the
+    other's passages, or states a large share of the other's matched facts in the same order
+    (a paraphrase keeps the order of its model's lists). ``facts``: source_id, char_start, concept_id."""
     cfg = settings()["independence"]
+    sequences: dict[str, list[str]] = {}
+    if facts is not None and len(facts):
+        f = facts[facts["concept_id"].astype(str) != ""].sort_values(["source_id", "char_start"])
+        sequences = {sid: list(g["concept_id"]) for sid, g in f.groupby("source_id")}
     passages = {}
     for s in sources.itertuples(index=False):
         text = s.text
@@ -357,11 +372,14 @@ def source_dependencies(sources: pd.DataFrame) -> pd.DataFrame:
                     if best >= cfg["passage_similarity"]:
                         shared += 1
                 share = shared / len(passages[a])
+                seq_a, seq_b = sequences.get(a, []), sequences.get(other, [])
+                order_share = _lcs_length(seq_a, seq_b) / len(seq_a) if len(seq_a) >= cfg["min_facts"] and seq_b else 0.0
                 # the lower-authority source of the pair is the one that restates
-                if share >= cfg["restates_share"] and tier[a] >= tier[other]:
+                if (share >= cfg["restates_share"] or order_share >= cfg["fact_sequence_share"]) and tier[a] >= tier[other]:
                     rows.append({"drug": drug, "source_id": a, "restates_source_id": other, "shared_passages": shared,
-                                 "share": round(share, 3)})
-    return pd.DataFrame(rows, columns=["drug", "source_id", "restates_source_id", "shared_passages", "share"])
+                                 "share": round(share, 3), "fact_order_share": round(order_share, 3)})
+    return pd.DataFrame(rows, columns=["drug", "source_id", "restates_source_id", "shared_passages", "share",
+                                       "fact_order_share"])
 
 
 def reconcile(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_effects: pd.DataFrame, conditions: pd.DataFrame,
@@ -369,7 +387,9 @@ def reconcile(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_effects: pd.D
               relations: pd.DataFrame | None = None, population_ids: set[str] = frozenset()
               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(discrepancies, discrepancy_evidence, source_dependencies) sorted by severity and score."""
-    deps = source_dependencies(sources)
+    matched = [f[["source_id", "char_start", "concept_id"]] for f in (conditions, adverse_effects)
+               if len(f) and "concept_id" in f]
+    deps = source_dependencies(sources, pd.concat(matched) if matched else None)
     b = _Builder(sources, set(deps["source_id"]))
     drug_of = dict(zip(sources["source_id"], sources["drug"]))
     n_sources_of = sources.groupby("drug")["source_id"].nunique().to_dict()

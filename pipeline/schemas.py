@@ -346,6 +346,7 @@ class SourceDependenciesModel(_Base):
     restates_source_id: Series[str] = pa.Field(description="The source it restates")
     shared_passages: Series[int] = pa.Field(ge=0, description="Its passages that nearly repeat a passage of the other")
     share: Series[float] = pa.Field(ge=0, le=1, description="Share of its passages that do")
+    fact_order_share: Series[float] = pa.Field(ge=0, le=1, description="Share of its matched facts found in the same order in the other source")
 
 
 class ReviewsModel(_Base):

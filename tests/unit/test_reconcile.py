@@ -123,3 +123,11 @@ def test_severity_counts_are_recorded(seed_reconciled):
     counts = disc["severity"].value_counts().to_dict()
     assert counts.get("critical", 0) == 1
     assert 15 <= counts.get("major", 0) <= 30
+
+
+def test_seo_page_that_follows_the_monograph_is_not_independent(seed_reconciled):
+    disc, ev, deps = seed_reconciled
+    pairs = set(zip(deps["source_id"], deps["restates_source_id"]))
+    assert pairs == {("baclofen-overview_article", "baclofen-us_monograph")}
+    overview = ev[ev["source_id"] == "baclofen-overview_article"]
+    assert len(overview) and not overview["independent"].any()
