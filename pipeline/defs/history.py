@@ -25,7 +25,8 @@ def _iso(ts: float | None) -> str:
     outs={**{name: dg.AssetOut(description=table_description(WAREHOUSE_MODELS[name]), kinds={"pandas"})
              for name in ("runs", "fact_history", "discrepancy_history", "section_history")},
           "changes_since_last_run": dg.AssetOut(description="New, resolved and changed discrepancies and changed "
-                                                            "sources since the previous published run, by drug.")},
+                                                            "sources since the previous published run, by drug.",
+                                                kinds={"python"})},
 )
 def run_history(context: dg.AssetExecutionContext, sources: pd.DataFrame, sections: pd.DataFrame,
                 discrepancies: pd.DataFrame, adverse_effects: pd.DataFrame, conditions: pd.DataFrame,

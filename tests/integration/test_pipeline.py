@@ -45,6 +45,8 @@ def test_code_location_loads_with_the_asset_graph():
     for key in keys:
         node = graph.get(dg.AssetKey(key.split("/")))
         assert node.description, f"{key} has no description"
+        assert node.group_name in {"ingestion", "extraction", "matching", "reconciliation", "history", "publish"}, key
+        assert node.kinds, f"{key} has no kinds"
 
 
 def test_whole_graph_materialises_and_publishes_a_documented_warehouse(workdirs):
@@ -67,6 +69,10 @@ def test_whole_graph_materialises_and_publishes_a_documented_warehouse(workdirs)
         con.close()
     report = paths.reports_dir() / "discrepancies.html"
     assert report.exists() and "80 mg" in report.read_text(encoding="utf-8")
+    report_meta = result.asset_materializations_for_node("discrepancy_report")[0].metadata
+    assert report_meta["report"].value == report.as_uri()
+    sections_meta = result.asset_materializations_for_node("section_sources")[0].metadata
+    assert "preview" in sections_meta and sections_meta["dagster/row_count"].value > 0
     parquet = paths.warehouse_dir() / "parquet" / "discrepancies.parquet"
     assert len(pd.read_parquet(parquet)) == counts["discrepancies"]
 
