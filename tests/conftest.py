@@ -90,5 +90,14 @@ def gold():
     return load_gold(GOLD)
 
 
-def source_text(sources: pd.DataFrame, kind: str) -> str:
-    return sources.loc[sources["kind"] == kind, "text"].iloc[0]
+@pytest.fixture()
+def workdirs(tmp_path, monkeypatch):
+    """A copy of raw/ and empty warehouse, reports and decisions locations for one test."""
+    import shutil
+
+    shutil.copytree(ROOT / "raw", tmp_path / "raw")
+    monkeypatch.setenv("DRUG_FACTS_RAW_DIR", str(tmp_path / "raw"))
+    monkeypatch.setenv("DRUG_FACTS_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("DRUG_FACTS_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("DRUG_FACTS_DECISIONS", str(tmp_path / "decisions.csv"))
+    return tmp_path

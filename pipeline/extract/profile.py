@@ -50,7 +50,6 @@ def profile_rows(view: str, units: list[Unit]) -> list[dict]:
             if field and rest.strip():
                 vs = u.start + len(label) + 1
                 if field in _LIST_FIELDS:
-                    depth = 0
                     for s, e in split_enumeration(view, vs, u.end):
                         add(u, field, s, e)
                 else:

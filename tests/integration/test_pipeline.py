@@ -2,26 +2,14 @@
 and a failing blocking check stops publication."""
 
 import os
-import shutil
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pandas as pd
-import pytest
 
 from pipeline import paths
 from tests.conftest import ROOT
-
-
-@pytest.fixture()
-def workdirs(tmp_path, monkeypatch):
-    raw = tmp_path / "raw"
-    shutil.copytree(ROOT / "raw", raw)
-    monkeypatch.setenv("DRUG_FACTS_RAW_DIR", str(raw))
-    monkeypatch.setenv("DRUG_FACTS_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("DRUG_FACTS_REPORTS_DIR", str(tmp_path / "reports"))
-    return tmp_path
 
 
 def _materialize():

@@ -124,15 +124,20 @@ def test_q3_maximum_doses(warehouse):
     assert got == expected
 
 
-def test_q4_adverse_effects_in_one_source_only(warehouse):
-    rows = run(warehouse, "Q4")
-    sources_of = defaultdict(set)
-    names = defaultdict(set)
+def gold_effect_sources() -> tuple[dict, dict]:
+    """gold adverse-effect concept -> the source kinds stating it, and -> its name words."""
+    sources_of, names = defaultdict(set), defaultdict(set)
     for kind, body in GOLD["sources"].items():
         for a in body.get("adverse_effects") or []:
             key = gold_concept_key(a["mention"], "adverse_effects")
             sources_of[key].add(kind)
             names[key] |= gold_names(a["mention"], "adverse_effects")
+    return sources_of, names
+
+
+def test_q4_adverse_effects_in_one_source_only(warehouse):
+    rows = run(warehouse, "Q4")
+    sources_of, names = gold_effect_sources()
     expected = [(next(iter(s)), names[k]) for k, s in sources_of.items() if len(s) == 1]
     got = [(r.only_source, words(r.concept_label)) for r in rows.itertuples()]
     assert _recall(expected, lambda e: any(e[0] == g[0] and e[1] & g[1] for g in got)) >= 0.5
@@ -143,13 +148,7 @@ def test_q4_adverse_effects_in_one_source_only(warehouse):
 
 def test_q5_unsupported_claims(warehouse):
     rows = run(warehouse, "Q5")
-    sources_of = defaultdict(set)
-    names = defaultdict(set)
-    for kind, body in GOLD["sources"].items():
-        for a in body.get("adverse_effects") or []:
-            key = gold_concept_key(a["mention"], "adverse_effects")
-            sources_of[key].add(kind)
-            names[key] |= gold_names(a["mention"], "adverse_effects")
+    sources_of, names = gold_effect_sources()
     expected = [names[k] for k, s in sources_of.items() if all(TIER[x] >= 4 for x in s) and "clinic_text" in s]
     got = [words(r.concept_label) for r in rows.itertuples()]
     assert _recall(expected, lambda e: any(e & g for g in got)) >= 0.5

@@ -5,22 +5,9 @@ import shutil
 
 import dagster as dg
 import duckdb
-import pandas as pd
-import pytest
 
 from pipeline import paths
-from tests.conftest import FIXTURES, ROOT
-
-
-@pytest.fixture()
-def workdirs(tmp_path, monkeypatch):
-    raw = tmp_path / "raw"
-    shutil.copytree(ROOT / "raw", raw)
-    monkeypatch.setenv("DRUG_FACTS_RAW_DIR", str(raw))
-    monkeypatch.setenv("DRUG_FACTS_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("DRUG_FACTS_REPORTS_DIR", str(tmp_path / "reports"))
-    monkeypatch.setenv("DRUG_FACTS_DECISIONS", str(tmp_path / "decisions.csv"))
-    return tmp_path
+from tests.conftest import FIXTURES
 
 
 def _run():
@@ -130,7 +117,7 @@ def test_history_and_decisions_across_three_runs(workdirs):
     assert bool(reviews.loc[dose.discrepancy_id, "reopened"])
     md = (paths.reports_dir() / "discrepancies.md").read_text(encoding="utf-8")
     section = md.split("Changed since the last run", 1)[1].split("###", 1)[0]
-    assert f"changed: maximum oral daily dose" in section and "120 mg" in section
+    assert "changed: maximum oral daily dose" in section and "120 mg" in section
     assert "Dosage and administration" in section
     hist = _query("SELECT * FROM discrepancy_history WHERE discrepancy_id = ?", dose.discrepancy_id)
     assert hist["first_seen_run"][0] != hist["last_seen_run"][0] and bool(hist["present"][0])

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from pipeline.sections import heading_topic, section_source
-from tests.conftest import FIXTURES, source_text
+from tests.conftest import FIXTURES
 
 
 def _norm(h: str) -> str:
