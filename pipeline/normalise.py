@@ -11,6 +11,7 @@ singular, leading articles removed. ``build_vocabulary`` loads HPO (through ``py
 from __future__ import annotations
 
 import csv
+import html
 import hashlib
 import importlib.metadata as md
 import re
@@ -59,7 +60,7 @@ def _singular(word: str) -> str:
 @lru_cache(maxsize=200_000)
 def normalise_term(text: str) -> str:
     """Canonical matching form of a term. Never used for display."""
-    t = text.lower().replace("’", "'").replace("‘", "'").replace("–", " ").replace("—", " ")
+    t = html.unescape(text).replace("\u00a0", " ").lower().replace("’", "'").replace("‘", "'").replace("–", " ").replace("—", " ")
     t = re.sub(r"'s\b", " s", t)
     for pattern, canonical in _spellings():
         t = pattern.sub(canonical, t)

@@ -217,9 +217,12 @@ def section_source(source_id: str, text: str, fmt: str = "generic") -> tuple[lis
         body_lines = [j for j in range(i + 1 if kind in ("title", "heading", "label") else i, stop_line) if lines[j].stripped]
         start = lines[i].content_start
         end = lines[body_lines[-1]].content_end if body_lines else lines[i].content_end
-        heading = lines[i].stripped if kind in ("title", "heading", "label") else ""
+        has_heading = kind in ("title", "heading", "label")
+        # stored as written; classified on the parsing view (tags and entities blanked)
+        heading = text[lines[i].content_start:lines[i].content_end] if has_heading else ""
+        heading_view = lines[i].stripped if has_heading else ""
         section_id = f"{source_id}#s{len(sections):03d}"
-        topic = heading_topic(heading) if heading and kind != "title" else None
+        topic = heading_topic(heading_view) if heading_view and kind != "title" else None
         basis = "heading" if topic else ""
         if kind == "advert":
             topic, basis = "boilerplate", "advertising"
@@ -277,7 +280,7 @@ def _items_of(section: dict, body: list[Line], text: str) -> list[dict]:
             "source_id": section["source_id"], "section_id": section["section_id"], "item_index": k,
             "marker": marker, "depth": depth, "parent_item_index": parent,
             "char_start": start, "char_end": end, "text": text[start:end],
-            "lead_in": li.stripped if li else "", "lead_in_start": li.content_start if li else -1,
+            "lead_in": text[li.content_start:li.content_end] if li else "", "lead_in_start": li.content_start if li else -1,
             "lead_in_end": li.content_end if li else -1,
         })
     return rows

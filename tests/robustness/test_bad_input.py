@@ -95,7 +95,7 @@ def toml(entries: list[dict]) -> str:
     out = []
     for e in entries:
         out.append("[[source]]")
-        out += [f"{k} = {json.dumps(v) if isinstance(v, str) else json.dumps(v)}" for k, v in e.items()]
+        out += [f"{k} = {json.dumps(v)}" for k, v in e.items()]  # JSON scalars are valid TOML values
         out.append("")
     return "\n".join(out)
 
@@ -308,6 +308,12 @@ def test_html_residue_is_flagged_and_facts_still_point_into_the_raw_text(tmp_pat
     assert_good_source_processed(run)
 
 
+def test_html_entity_in_a_mention_does_not_stop_matching():
+    from pipeline.normalise import normalise_term
+
+    assert normalise_term("dry&nbsp;mouth") == normalise_term("dry mouth")
+
+
 # --- registry entries -----------------------------------------------------------------------------
 
 def test_missing_start_marker_names_the_source_and_keeps_the_text(tmp_path):
@@ -455,8 +461,11 @@ def test_a_100_mb_file_is_refused_clearly_and_the_good_file_goes_on(tmp_path):
     size = (raw / "big.txt").stat().st_size
     assert size > 100 * 1024 * 1024
     started = time.perf_counter()
-    run = run_stages(raw, {}, [entry("big", "big.txt")])
-    elapsed = time.perf_counter() - started
+    try:
+        run = run_stages(raw, {}, [entry("big", "big.txt")])
+    finally:
+        elapsed = time.perf_counter() - started
+        (raw / "big.txt").unlink()  # do not leave 100 MB in the kept pytest temp folders
     p = reported(run, "big.txt", "over the limit", f"{size:,}", f"{64 * 1024 * 1024:,}", severity="error")
     assert "raw_file_max_bytes" in p.action and "thresholds.yaml" in p.action
     reported(run, "big.txt", "could not be read", source_id="big")

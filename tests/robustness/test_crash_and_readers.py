@@ -28,11 +28,17 @@ from pipeline.warehouse import _quote_ident, _sql_literal, publish, remove_stale
 from tests.conftest import ROOT
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
-CACHE = ROOT / "warehouse" / "cache"
 RUN_TIMEOUT = 240
 
 
 # --- running the real pipeline in a subprocess ----------------------------------------------------
+
+def shared_cache() -> Path:
+    """The vocabulary cache shared with the other tests (set by tests/conftest.py); building the
+    vocabulary takes ~30 s, so the runs reuse it. Its writes are atomic (temporary name + rename),
+    so a killed run cannot leave a half entry in it."""
+    return Path(os.environ.get("DRUG_FACTS_CACHE_DIR", ROOT / "warehouse" / "cache"))
+
 
 class Work:
     """One isolated tree: raw/, warehouse/, reports/ and a DAGSTER_HOME without dagster.yaml."""
@@ -49,7 +55,7 @@ class Work:
         env = dict(os.environ)
         env.update(DRUG_FACTS_RAW_DIR=str(self.raw), DRUG_FACTS_WAREHOUSE_DIR=str(self.warehouse_dir),
                    DRUG_FACTS_REPORTS_DIR=str(self.root / "reports"), DAGSTER_HOME=str(self.dagster_home),
-                   DRUG_FACTS_CACHE_DIR=str(CACHE), PYTHONUNBUFFERED="1")
+                   DRUG_FACTS_CACHE_DIR=str(shared_cache()), PYTHONUNBUFFERED="1")
         env.pop("DRUG_FACTS_DECISIONS", None)
         return env
 
@@ -97,76 +103,156 @@ def drop_last_source(raw: Path) -> None:
     reg.write_text(text[:text.rindex("[[source]]")], encoding="utf-8")
 
 
+READER = textwrap.dedent("""
+    import duckdb, json, os, sys, time
+    con = duckdb.connect(sys.argv[1], read_only=True)
+    stop = sys.argv[2]
+    def snapshot():
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1").fetchall()]
+        counts = {n: con.execute('SELECT count(*) FROM "' + n + '"').fetchone()[0] for n in names}
+        counts["#source_ids"] = [r[0] for r in con.execute("SELECT source_id FROM sources ORDER BY 1").fetchall()]
+        return json.dumps(counts, sort_keys=True)
+    first = snapshot()
+    print(first, flush=True)
+    seen, n = {first}, 1
+    while not os.path.exists(stop):
+        seen.add(snapshot())
+        n += 1
+        time.sleep(0.2)
+    seen.add(snapshot())
+    print(json.dumps({"distinct": sorted(seen), "queries": n + 1}), flush=True)
+    con.close()
+""")
+
+
+def _observe(work: Work) -> dict:
+    """What a killed run left behind, looked at while nothing runs."""
+    return {"exists": work.target.exists(), "sha": sha256(work.target) if work.target.exists() else "",
+            "counts": row_counts(work.target) if work.target.exists() else {},
+            "staging": [p.name for p in work.staging_files()]}
+
+
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    """One successful run on a copy of raw/: the warehouse every test starts from."""
-    work = Work(tmp_path_factory.mktemp("first_run"))
+def scenario(tmp_path_factory):
+    """The real pipeline, run as ``python -m pipeline.cli run`` in subprocesses on one tree:
+
+    1. a first run publishes the warehouse (DAGSTER_HOME starts without dagster.yaml);
+    2. one source is removed from the registry, so a later publication is visible;
+    3. a second process opens the published warehouse read-only and keeps querying it;
+    4. runs are killed with SIGKILL after 0.5 s, 2 s and 4 s, and once while publishing
+       (as soon as a ``*.staging-*`` file appears beside the published file);
+    5. the next run goes to the end, with the reader still attached;
+    6. the reader is stopped and reports every distinct view it saw.
+
+    The tests below assert on what was observed; the runs happen once, to keep the suite fast.
+    """
+    work = Work(tmp_path_factory.mktemp("crash"))
     shutil.copytree(ROOT / "raw", work.raw)
+    obs: dict = {"work": work}
     work.run_to_end()
-    yaml_file = work.dagster_home / "dagster.yaml"
-    return work, row_counts(work.target), sha256(work.target), yaml_file.read_text(encoding="utf-8")
+    obs["dagster_yaml"] = (work.dagster_home / "dagster.yaml").read_text(encoding="utf-8")
+    obs["before"] = _observe(work)
+    drop_last_source(work.raw)
 
-
-def fresh_copy(published, root: Path) -> Work:
-    base = published[0]
-    work = Work(root)
-    shutil.copytree(base.raw, work.raw)
-    shutil.copytree(base.warehouse_dir, work.warehouse_dir, ignore=shutil.ignore_patterns("*.staging-*"))
-    return work
-
-
-def assert_published_file_intact(work: Work, counts: dict, digest: str) -> None:
-    assert work.target.exists()
-    assert sha256(work.target) == digest, "the published warehouse was modified by a killed run"
-    assert row_counts(work.target) == counts
-    con = duckdb.connect(str(work.target), read_only=True)
+    stop = work.root / "stop-reader"
+    reader = subprocess.Popen([PYTHON, "-c", READER, str(work.target), str(stop)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        assert con.execute("SELECT count(*) FROM sources").fetchone()[0] == counts["sources"]
-        assert con.execute("SELECT count(*) FROM v_open_discrepancies").fetchone()[0] >= 0
+        obs["reader_first"] = json.loads(reader.stdout.readline() or "null")
+        obs["kills"] = []
+        for delay in (0.5, 2.0, 4.0):
+            proc = work.start()
+            time.sleep(delay)
+            alive = proc.poll() is None
+            kill(proc)
+            obs["kills"].append({"when": f"after {delay} s", "alive": alive, "rc": proc.returncode, **_observe(work)})
+
+        proc = work.start()
+        deadline = time.monotonic() + RUN_TIMEOUT
+        seen: list[Path] = []
+        while time.monotonic() < deadline and proc.poll() is None and not seen:
+            seen = work.staging_files()
+            if not seen:
+                time.sleep(0.002)
+        alive = proc.poll() is None
+        kill(proc)
+        obs["publish_kill"] = {"when": "while publishing", "alive": alive, "rc": proc.returncode,
+                               "seen": [p.name for p in seen], **_observe(work),
+                               "log": Path(proc.log_path).read_text(errors="replace")[-3000:]}
+        obs["kills"].append(obs["publish_kill"])
+
+        proc = work.start()
+        try:
+            proc.wait(timeout=RUN_TIMEOUT)
+        finally:
+            kill(proc)
+        obs["next_run"] = {"rc": proc.returncode, "out": Path(proc.log_path).read_text(errors="replace"),
+                           **_observe(work)}
+        obs["reader_alive_after_run"] = reader.poll() is None
+        stop.write_text("")
+        obs["reader_summary"] = json.loads(reader.stdout.readline() or "null")
+        reader.wait(timeout=30)
+        obs["reader_rc"] = reader.returncode
+        obs["reader_stderr"] = reader.stderr.read()
     finally:
-        con.close()
+        kill(reader)
+    return obs
 
 
 # --- (a) SIGKILL ----------------------------------------------------------------------------------
 
-def test_sigkill_at_any_point_leaves_the_published_warehouse_intact(published, tmp_path):
-    _, counts, digest, _ = published
-    assert counts["sources"] == 5 and counts["adverse_effects"] > 0
-    work = fresh_copy(published, tmp_path)
-    drop_last_source(work.raw)
-    assert_published_file_intact(work, counts, digest)
+def test_first_run_published_a_full_warehouse(scenario):
+    before = scenario["before"]
+    assert before["exists"] and before["staging"] == []
+    assert before["counts"]["sources"] == 5 and before["counts"]["adverse_effects"] > 0
 
-    for delay in (0.5, 2.0, 4.0):
-        proc = work.start()
-        time.sleep(delay)
-        assert proc.poll() is None, "the run ended before it could be killed"
-        kill(proc)
-        assert proc.returncode == -signal.SIGKILL
-        assert_published_file_intact(work, counts, digest)
 
-    # while publishing: the staging file beside the published one exists
-    proc = work.start()
-    deadline = time.monotonic() + RUN_TIMEOUT
-    seen: list[Path] = []
-    while time.monotonic() < deadline and proc.poll() is None and not seen:
-        seen = work.staging_files()
-        if not seen:
-            time.sleep(0.002)
-    kill(proc)
-    assert seen, "the run never reached publication:\n" + Path(proc.log_path).read_text(errors="replace")[-3000:]
-    assert proc.returncode == -signal.SIGKILL
-    left = work.staging_files()
-    assert left, "a run killed while publishing leaves its staging file"
-    assert_published_file_intact(work, counts, digest)
+@pytest.mark.parametrize("index", range(4), ids=["0.5s", "2s", "4s", "publishing"])
+def test_sigkill_leaves_the_published_warehouse_intact(scenario, index):
+    k = scenario["kills"][index]
+    before = scenario["before"]
+    assert k["alive"], f"the run had already ended {k['when']}; nothing was killed"
+    assert k["rc"] == -signal.SIGKILL
+    assert k["exists"], "the published warehouse disappeared"
+    assert k["sha"] == before["sha"], f"the published warehouse was modified by a run killed {k['when']}"
+    assert k["counts"] == before["counts"]
 
-    # the next run succeeds, removes the stale staging files and publishes the new input
-    out = work.run_to_end()
-    assert work.staging_files() == []
-    assert not any(p.exists() for p in left)
-    new_counts = row_counts(work.target)
-    assert new_counts["sources"] == counts["sources"] - 1
-    assert set(new_counts) == set(counts)
-    assert "sources" in out
+
+def test_kill_while_publishing_hit_the_staging_window(scenario):
+    k = scenario["publish_kill"]
+    assert k["seen"], "the run never reached publication:\n" + k["log"]
+    assert k["staging"], "a run killed while publishing leaves its staging file behind"
+    assert all(name.startswith("drug_facts.duckdb.staging-") for name in k["staging"])
+
+
+def test_next_run_succeeds_cleans_staging_and_publishes_the_new_input(scenario):
+    nxt, before = scenario["next_run"], scenario["before"]
+    assert nxt["rc"] == 0 and "Run succeeded" in nxt["out"], nxt["out"][-4000:]
+    assert nxt["staging"] == [], "stale staging files were not removed"
+    assert nxt["sha"] != before["sha"]
+    assert set(nxt["counts"]) == set(before["counts"])
+    assert nxt["counts"]["sources"] == before["counts"]["sources"] - 1
+    work = scenario["work"]
+    con = duckdb.connect(str(work.target), read_only=True)  # a new connection sees the new file
+    try:
+        ids = {r[0] for r in con.execute("SELECT source_id FROM sources").fetchall()}
+    finally:
+        con.close()
+    assert ids < set(scenario["reader_first"]["#source_ids"])
+
+
+# --- (b) a reader holds the warehouse open while runs are killed and one publishes ----------------
+
+def test_a_reader_keeps_its_consistent_view_while_a_run_publishes(scenario):
+    first, summary = scenario["reader_first"], scenario["reader_summary"]
+    assert first is not None and summary is not None, scenario.get("reader_stderr")
+    assert {k: v for k, v in first.items() if not k.startswith("#")} == scenario["before"]["counts"]
+    assert scenario["reader_alive_after_run"], scenario.get("reader_stderr")
+    assert scenario["reader_rc"] == 0, scenario.get("reader_stderr")
+    assert summary["queries"] >= 3
+    assert [json.loads(s) for s in summary["distinct"]] == [first], "the reader saw the warehouse change under it"
+    assert scenario["next_run"]["rc"] == 0  # the run published although a reader had the old file open
 
 
 def test_publish_failing_before_the_swap_leaves_target_and_no_staging(tmp_path):
@@ -189,64 +275,6 @@ def test_publish_failing_before_the_swap_leaves_target_and_no_staging(tmp_path):
     assert len(removed) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["w.duckdb"]
 
 
-# --- (b) a reader holds the warehouse open while a run publishes ----------------------------------
-
-READER = textwrap.dedent("""
-    import duckdb, json, os, sys, time
-    con = duckdb.connect(sys.argv[1], read_only=True)
-    stop = sys.argv[2]
-    def snapshot():
-        names = [r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1").fetchall()]
-        counts = {n: con.execute('SELECT count(*) FROM "' + n + '"').fetchone()[0] for n in names}
-        counts["#source_ids"] = [r[0] for r in con.execute("SELECT source_id FROM sources ORDER BY 1").fetchall()]
-        return json.dumps(counts, sort_keys=True)
-    first = snapshot()
-    print(first, flush=True)
-    seen, n = {first}, 1
-    while not os.path.exists(stop):
-        seen.add(snapshot())
-        n += 1
-        time.sleep(0.05)
-    seen.add(snapshot())
-    print(json.dumps({"distinct": sorted(seen), "queries": n + 1}), flush=True)
-    con.close()
-""")
-
-
-def test_a_reader_keeps_its_consistent_view_while_a_run_publishes(published, tmp_path):
-    _, counts, digest, _ = published
-    work = fresh_copy(published, tmp_path)
-    drop_last_source(work.raw)
-    stop = tmp_path / "stop-reader"
-    reader = subprocess.Popen([PYTHON, "-c", READER, str(work.target), str(stop)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        first = json.loads(reader.stdout.readline())
-        assert {k: v for k, v in first.items() if not k.startswith("#")} == counts
-        work.run_to_end()  # publishes while the reader has the old file open
-        assert reader.poll() is None, reader.stderr.read()
-        stop.write_text("")
-        summary = json.loads(reader.stdout.readline())
-        reader.wait(timeout=30)
-    finally:
-        kill(reader)
-    assert reader.returncode == 0
-    assert summary["queries"] >= 3
-    assert [json.loads(s) for s in summary["distinct"]] == [first], "the reader saw the warehouse change under it"
-    # a new connection sees the new file
-    assert sha256(work.target) != digest
-    new = row_counts(work.target)
-    assert new["sources"] == counts["sources"] - 1
-    con = duckdb.connect(str(work.target), read_only=True)
-    try:
-        ids = [r[0] for r in con.execute("SELECT source_id FROM sources ORDER BY 1").fetchall()]
-    finally:
-        con.close()
-    assert len(ids) == len(first["#source_ids"]) - 1 and set(ids) < set(first["#source_ids"])
-    assert work.staging_files() == []
-
-
 # --- (d) telemetry and SQL --------------------------------------------------------------------------
 
 def test_repository_dagster_home_disables_telemetry():
@@ -254,7 +282,7 @@ def test_repository_dagster_home_disables_telemetry():
     assert doc["telemetry"]["enabled"] is False
 
 
-def test_cli_creates_a_dagster_yaml_with_telemetry_off(tmp_path, monkeypatch, published):
+def test_cli_creates_a_dagster_yaml_with_telemetry_off(tmp_path, monkeypatch, scenario):
     from pipeline import cli
 
     home = tmp_path / "home"
@@ -265,8 +293,8 @@ def test_cli_creates_a_dagster_yaml_with_telemetry_off(tmp_path, monkeypatch, pu
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n# mine\n", encoding="utf-8")
     cli._ensure_dagster_home()
     assert "# mine" in (home / "dagster.yaml").read_text(encoding="utf-8")
-    # and the real subprocess run (module fixture) created one in its empty DAGSTER_HOME
-    assert yaml.safe_load(published[3])["telemetry"]["enabled"] is False
+    # and the real subprocess run created one in its empty DAGSTER_HOME
+    assert yaml.safe_load(scenario["dagster_yaml"])["telemetry"]["enabled"] is False
 
 
 SQL_METHODS = {"execute", "executemany", "sql"}
@@ -286,22 +314,44 @@ def _helper_call(node: ast.AST) -> bool:
     return name in QUOTING_HELPERS
 
 
+def _direct_nodes(scope: ast.AST):
+    """Nodes of ``scope`` that are not inside a nested function (those are scopes of their own)."""
+    for child in ast.iter_child_nodes(scope):
+        yield child
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield from _direct_nodes(child)
+
+
+def _bound_to_helpers(nodes: list[ast.AST]) -> dict[str, bool]:
+    """Names bound only to a quoting helper's result in a scope, e.g. ``ident = _quote_ident(name)``."""
+    bound: dict[str, bool] = {}
+    for n in nodes:
+        if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            for t in ast.walk(ast.Tuple(elts=targets, ctx=ast.Store())):
+                if isinstance(t, ast.Name):
+                    ok = isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name) \
+                        and _helper_call(n.value)
+                    bound[t.id] = bound.get(t.id, True) and ok
+        elif isinstance(n, (ast.For, ast.comprehension, ast.With, ast.NamedExpr)):
+            for t in ast.walk(n.target if hasattr(n, "target") else n):
+                if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store):
+                    bound[t.id] = False
+    return bound
+
+
 def _sql_call_sites():
     for path in sorted((ROOT / "pipeline").rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
-        for func in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))] + [tree]:
-            # names bound only to a quoting helper's result in this function, e.g. ident = _quote_ident(name)
-            bound: dict[str, bool] = {}
-            for n in ast.walk(func):
-                if isinstance(n, ast.Assign):
-                    for t in n.targets:
-                        if isinstance(t, ast.Name):
-                            bound[t.id] = bound.get(t.id, True) and _helper_call(n.value)
-            for n in ast.walk(func):
+        scopes = [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for scope in scopes:
+            nodes = list(_direct_nodes(scope))
+            bound = _bound_to_helpers(nodes)
+            for n in nodes:
                 if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in SQL_METHODS
                         and n.args):
-                    yield rel, getattr(func, "name", "<module>"), n, bound
+                    yield rel, getattr(scope, "name", "<module>"), n, bound
 
 
 def _unsafe_reason(rel: str, fname: str, arg: ast.AST, bound: dict[str, bool]) -> str | None:
@@ -338,12 +388,7 @@ def test_the_sql_scan_catches_pasted_text():
     def check(src: str) -> str | None:
         tree = ast.parse(textwrap.dedent(src))
         func = tree.body[0]
-        bound = {}
-        for n in ast.walk(func):
-            if isinstance(n, ast.Assign):
-                for t in n.targets:
-                    if isinstance(t, ast.Name):
-                        bound[t.id] = bound.get(t.id, True) and _helper_call(n.value)
+        bound = _bound_to_helpers(list(_direct_nodes(func)))
         call = next(n for n in ast.walk(func) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "execute")
         return _unsafe_reason("x.py", func.name, call.args[0], bound)
 
@@ -352,6 +397,8 @@ def test_the_sql_scan_catches_pasted_text():
     assert check("def f(con, t):\n    con.execute(\"SELECT \" + t)\n")
     assert check("def f(con, t):\n    q = t\n    con.execute(f'SELECT {q}')\n")
     assert check("def f(con, t):\n    con.execute(f'SELECT {t!r}')\n")
+    assert check("def f(con, t):\n    i = _quote_ident(t)\n    i = t\n    con.execute(f'SELECT * FROM {i}')\n")
+    assert check("def f(con, ts):\n    for i in ts:\n        con.execute(f'SELECT * FROM {i}')\n")
     assert check("def f(con, t):\n    i = _quote_ident(t)\n    con.execute(f'SELECT * FROM {i}')\n") is None
     assert check("def f(con, t):\n    con.execute(f'COMMENT ON TABLE x IS {_sql_literal(t)}')\n") is None
     assert check("def f(con, t):\n    con.execute('SELECT * FROM x WHERE a = ?', [t])\n") is None
