@@ -25,7 +25,8 @@ from pipeline.textutil import Line, iter_lines, parsing_view
 if TYPE_CHECKING:
     import pandas as pd
 
-BULLET = re.compile(r"^(?P<marker>[•·▪●◦‣∙*]|[-–—](?=\s*\S)|\d{1,2}[.)](?=\s)|[a-z][.)](?=\s))\s*")
+# "â€¢" is the bullet of a page saved as UTF-8 and read as Windows-1252 (mojibake, flagged at split)
+BULLET = re.compile(r"^(?P<marker>[•·▪●◦‣∙*]|â€¢|[-–—](?=\s*\S)|\d{1,2}[.)](?=\s)|[a-z][.)](?=\s))\s*")
 SMPC_HEADING = re.compile(r"^\d{1,2}(?:\.\d{1,2})+\.?\s+\S")
 CAPS_NUMBERED_HEADING = re.compile(r"^\d{1,2}\.\s+[A-Z][A-Z0-9 ,;()/'-]{3,}$")
 LEAD_IN_WORDS = re.compile(

@@ -263,6 +263,8 @@ def test_mojibake_is_flagged_with_its_offsets(tmp_path):
     assert garbled[p.char_start:p.char_end] in p.excerpt and garbled[p.char_start:p.char_end].startswith("â")
     assert "UTF-8" in p.action
     assert_offsets_round_trip(run, garbled, "bad")
+    # garbled bullets are still list markers: the list facts are not lost
+    assert len(run.facts_of("adverse_effects", "bad")) >= len(GOOD_EFFECTS)
     assert_good_source_processed(run)
 
 
