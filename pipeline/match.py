@@ -15,7 +15,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 
+import numpy as np
 import pandas as pd
 import yaml
 from rapidfuzz import fuzz, process
@@ -49,10 +51,20 @@ def confusable_pairs() -> list[tuple[str, str]]:
 def confusable(a: str, b: str) -> bool:
     """True when one string has one side of a confusable pair and the other the other side."""
     a, b = a.lower(), b.lower()
+    sides_a, sides_b = _sides_in(a), _sides_in(b)
+    if not sides_a or not sides_b:  # each case needs a side in each string
+        return False
     for x, y in confusable_pairs():
-        if (x in a and y in b and y not in a and x not in b) or (y in a and x in b and x not in a and y not in b):
+        if (x in sides_a and y in sides_b and y not in sides_a and x not in sides_b) or (
+                y in sides_a and x in sides_b and x not in sides_a and y not in sides_b):
             return True
     return False
+
+
+@lru_cache(maxsize=1 << 16)
+def _sides_in(text: str) -> frozenset[str]:
+    """The sides of confusable pairs that occur in ``text`` (memoised: vocabulary terms recur)."""
+    return frozenset(s for pair in confusable_pairs() for s in pair if s in text)
 
 
 def _tokens_align(a: str, b: str) -> bool:
@@ -62,8 +74,31 @@ def _tokens_align(a: str, b: str) -> bool:
     tb = [t for t in b.split() if t not in _STOP]
     if not ta or not tb:
         return False
-    return (all(max(fuzz.ratio(x, y) for y in tb) >= limit for x in ta)
-            and all(max(fuzz.ratio(y, x) for x in ta) >= limit for y in tb))
+    if limit <= 0:
+        return True
+    if limit > 100:
+        return False
+    return _all_close(ta, tb, limit) and _all_close(tb, ta, limit)
+
+
+def _all_close(xs: list[str], ys: list[str], limit: float) -> bool:
+    """Every x has a y with fuzz.ratio(x, y) >= limit (ratio is symmetric; an equal word
+    scores 100; rapidfuzz stops a comparison as soon as it cannot reach the limit)."""
+    ys_set = set(ys)
+    for x in xs:
+        if x in ys_set:
+            continue
+        if not any(fuzz.ratio(x, y, score_cutoff=limit) for y in ys):
+            return False
+    return True
+
+
+_SMALL_POSTINGS = 128  # up to this many postings, candidates are counted with a dict
+
+
+def _sort_words(text: str) -> str:
+    """The words of ``text`` sorted and joined by one space, as token_sort_ratio compares them."""
+    return " ".join(sorted(text.split()))
 
 
 @dataclass(frozen=True)
@@ -101,6 +136,66 @@ class Matcher:
         self.cache: dict[tuple[tuple[str, ...], str], MatchResult] = {}
         self.hits = 0
         self.misses = 0
+        # per domain, built on first use: each token's candidate list as an array (in the order
+        # the token's set iterates, which fixes the order of equal counts), and every term with
+        # its words sorted (token_sort_ratio is ratio of the sorted words)
+        self._postings: dict[str, dict[str, np.ndarray]] = {}
+        self._sorted_terms: dict[str, list[str]] = {}
+        self._scratch: dict[str, np.ndarray] = {}
+
+    def _candidates(self, domain: str, toks: list[str], limit: int) -> list[int] | None:
+        """The ``limit`` terms sharing most tokens with the mention, ties in order of first
+        encounter (token by token, each token's terms in its set's order); None when no term
+        shares a token. Counted with numpy in a per-domain scratch array instead of a Python
+        loop over every posting: a word such as "abnormality" names thousands of HPO terms."""
+        postings = self._postings.get(domain)
+        if postings is None:
+            postings = self._postings[domain] = {tok: np.fromiter(ids, dtype=np.int64, count=len(ids))
+                                                 for tok, ids in self._index[domain].items()}
+            self._scratch[domain] = np.zeros(len(self._terms_by_domain[domain]), dtype=np.int32)
+        arrays = [postings[t] for t in toks if t in postings]
+        if not arrays:
+            return None
+        if len(arrays) == 1:  # every count is 1: the posting order is the order
+            return arrays[0][:limit].tolist()
+        if sum(len(a) for a in arrays) <= _SMALL_POSTINGS:  # few terms: a dict is quicker than numpy
+            counts_of: dict[int, int] = {}
+            for tok in toks:
+                for i in self._index[domain].get(tok, ()):
+                    counts_of[i] = counts_of.get(i, 0) + 1
+            return sorted(counts_of, key=lambda i: -counts_of[i])[:limit]
+        count = self._scratch[domain]
+        firsts = []
+        try:
+            for arr in arrays:  # a token's terms are distinct, so the fancy-index update is exact
+                seen = count[arr]
+                firsts.append(arr[seen == 0])
+                count[arr] = seen + 1
+            ids = np.concatenate(firsts)  # each term once, in order of first encounter
+            counts = count[ids]
+        finally:
+            for arr in arrays:
+                count[arr] = 0
+        out: list[int] = []
+        for k in range(len(arrays), 0, -1):  # most shared tokens first; equal counts keep their order
+            out += ids[counts == k][: limit - len(out)].tolist()
+            if len(out) >= limit:
+                break
+        return out
+
+    def prepare(self, domains=None) -> "Matcher":
+        """Build the per-domain candidate structures now rather than on first use (benchmarks
+        count this with the start-up, not with the first mentions)."""
+        for domain in domains or list(self._terms_by_domain):
+            self._candidates(domain, [], 1)
+            self._sorted_words(domain)
+        return self
+
+    def _sorted_words(self, domain: str) -> list[str]:
+        found = self._sorted_terms.get(domain)
+        if found is None:
+            found = self._sorted_terms[domain] = [_sort_words(t[0]) for t in self._terms_by_domain[domain]]
+        return found
 
     # -- lookups -------------------------------------------------------------------------
     def _exact(self, domains: tuple[str, ...], norm: str) -> tuple[str, str] | None:
@@ -117,17 +212,19 @@ class Matcher:
         cutoff = float(cfg["fuzzy_min_score"])
         toks = [t for t in norm.split() if len(t) >= int(cfg["candidate_min_token_len"]) and t not in _STOP]
         for domain in domains:
-            index = self._index[domain]
-            counts: dict[int, int] = defaultdict(int)
-            for tok in toks:
-                for i in index.get(tok, ()):
-                    counts[i] += 1
-            if not counts:
+            cand_ids = self._candidates(domain, toks, int(cfg["max_candidates"]))
+            if cand_ids is None:
                 continue
-            cand_ids = sorted(counts, key=lambda i: -counts[i])[: int(cfg["max_candidates"])]
             items = self._terms_by_domain[domain]
-            choices = [items[i][0] for i in cand_ids]
-            scored = process.extract(norm, choices, scorer=scorer, limit=10)
+            if scorer is fuzz.token_sort_ratio:
+                # the same scores from fuzz.ratio on words sorted once per term, not per comparison
+                sorted_terms = self._sorted_words(domain)
+                choices = [sorted_terms[cand_ids[0]]] if len(cand_ids) == 1 else itemgetter(*cand_ids)(sorted_terms)
+                scored = process.extract(_sort_words(norm), choices, scorer=fuzz.ratio, limit=10)
+                scored = [(items[cand_ids[pos]][0], score, pos) for _, score, pos in scored]
+            else:
+                choices = [items[i][0] for i in cand_ids]
+                scored = process.extract(norm, choices, scorer=scorer, limit=10)
             ranked: list[tuple[float, str, str]] = []
             seen: set[str] = set()
             for text, score, pos in scored:
@@ -136,6 +233,9 @@ class Matcher:
                     continue
                 seen.add(cid)
                 ranked.append((score, cid, text))
+                # only the best and the runner-up are used; a best under the cutoff decides alone
+                if len(ranked) == 2 or ranked[0][0] < cutoff:
+                    break
             if ranked and ranked[0][0] >= cutoff:
                 best = ranked[0]
                 second = ranked[1] if len(ranked) > 1 else (0.0, "", "")

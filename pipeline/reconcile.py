@@ -11,12 +11,16 @@ the sources, so editors' decisions survive new sources.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+import math
+import re
+from collections import defaultdict, namedtuple
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import yaml
 from rapidfuzz import fuzz
+from rapidfuzz.distance import LCSseq
 
 from pipeline.paths import DATA_DIR
 from pipeline.textutil import sentence_spans
@@ -62,6 +66,33 @@ def _fmt_range(lo, hi, unit: str) -> str:
     if lo is None or pd.isna(lo):
         return "not stated"
     return f"{_fmt(lo)} {unit}" if hi is None or pd.isna(hi) or abs(hi - lo) < 1e-9 else f"{_fmt(lo)}–{_fmt(hi)} {unit}"
+
+
+def _records(frame: pd.DataFrame) -> list:
+    """The rows of ``frame`` as namedtuples with the values ``itertuples(index=False)`` gives,
+    built from whole columns at once: per-group pandas access made reconciliation quadratic-
+    looking on a large corpus (thousands of tiny groups, each sliced, sorted and iterated)."""
+    fields = list(frame.columns)
+    if not fields:
+        return []
+    row = namedtuple("Row", fields, rename=True)
+    return [row._make(v) for v in zip(*(frame[c].tolist() for c in fields))]
+
+
+def _is_na(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _group(rows: list, *fields: str) -> list[tuple[tuple, list]]:
+    """``rows`` grouped by ``fields`` as ``DataFrame.groupby(list(fields))`` groups them: keys
+    sorted, rows in their original order, rows with a missing key left out."""
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        key = tuple(getattr(r, f) for f in fields)
+        if any(_is_na(k) for k in key):
+            continue
+        groups.setdefault(key, []).append(r)
+    return sorted(groups.items(), key=lambda kv: kv[0])
 
 
 class _Builder:
@@ -119,22 +150,24 @@ def _doses(b: _Builder, dosing: pd.DataFrame, drug_of: dict[str, str]) -> None:
     if "indication_concept_id" not in d:
         d = d.assign(indication_concept_id="")
     d = d.assign(indication_concept_id=d["indication_concept_id"].fillna("").astype(str))
-    for (drug, route, population, phase), whole in d.groupby(["drug", "route", "population", "phase"]):
+    for (drug, route, population, phase), whole in _group(_records(d), "drug", "route", "population", "phase"):
         # a dose stated for no indication is compared with the doses of every indication
-        general = whole[whole["indication_concept_id"] == ""]
-        specific = sorted(set(whole["indication_concept_id"]) - {""})
-        checks = [(ind, pd.concat([whole[whole["indication_concept_id"] == ind], general])) for ind in specific]
-        if not any(set(general["source_id"]) <= set(g["source_id"]) for _, g in checks):
+        general = [r for r in whole if r.indication_concept_id == ""]
+        specific = sorted({r.indication_concept_id for r in whole} - {""})
+        checks = [(ind, [r for r in whole if r.indication_concept_id == ind] + general) for ind in specific]
+        general_sources = {r.source_id for r in general}
+        if not any(general_sources <= {r.source_id for r in g} for _, g in checks):
             checks.append(("", general))
         for indication_id, grp in checks:
             _dose_group(b, cfg, drug, route, population, phase, indication_id, grp)
 
 
 def _dose_group(b: _Builder, cfg: dict, drug: str, route: str, population: str, phase: str, indication_id: str,
-                grp: pd.DataFrame) -> None:
+                grp: list) -> None:
+    """``grp``: the dose rows (namedtuples) compared under one key."""
     per_source: dict[str, tuple[float, float]] = {}
     rows_of: dict[str, list] = defaultdict(list)
-    for r in grp.itertuples(index=False):
+    for r in grp:
         value = (float(r.daily_min_mg), float(r.daily_max_mg))
         rows_of[r.source_id].append(r)
         # a source's statement for the key: its highest maximum, its lowest other dose
@@ -162,7 +195,7 @@ def _dose_group(b: _Builder, cfg: dict, drug: str, route: str, population: str, 
     supports = sorted(b.support(m) for _, m in groups)
     score = base * supports[-2]  # the weaker of the two best-supported values
     groups.sort(key=lambda g: (-len(g[1]), g[0]))
-    indications = sorted({i for i in grp["indication"] if isinstance(i, str) and i})
+    indications = sorted({r.indication for r in grp if isinstance(r.indication, str) and r.indication})
     label = (f"{phase.replace('_', ' ')} {route} daily dose ({population}"
              + (f"; for {', '.join(indications)}" if indication_id and indications else "") + ")")
     parts = [f"{_fmt_range(v[0], v[1], 'mg')} ({len(m)} source{'s' if len(m) > 1 else ''}: {', '.join(b.kind[s] for s in m)})"
@@ -255,25 +288,30 @@ def _coverage(b: _Builder, table: str, frame: pd.DataFrame, drug_of: dict[str, s
     if table == "conditions":
         f = f[f["stance"] != "indication"]  # a use stated by one source is compared as a stance, not coverage
     f = f.assign(drug=f["source_id"].map(drug_of))
-    for (drug, cid), grp in f.groupby(["drug", "concept_id"]):
-        sources = sorted(set(grp["source_id"]))
+    has_category = "category" in f.columns
+    for (drug, cid), grp in _group(_records(f), "drug", "concept_id"):
+        sources = sorted({r.source_id for r in grp})
         if n_sources_of.get(drug, 0) < 2:
             continue
         supported = b.supported(sources)
-        label = grp["concept_label"].iloc[0]
+        label = grp[0].concept_label
         if len(sources) == 1 or not supported:
-            alarming = table == "adverse_effects" and bool(set(grp.get("category", [])) & set(cfg["alarming_categories"]))
+            categories = {r.category for r in grp} if has_category else set()
+            alarming = table == "adverse_effects" and bool(categories & set(cfg["alarming_categories"]))
             base = cfg["base"] if supported else cfg["unsupported_base"] + (cfg["alarming_bonus"] if alarming else 0.0)
             score = base * (b.support(sources) if supported else 1.0)
             what = {"adverse_effects": "adverse effect", "conditions": "condition", "interactions": "interaction"}[table]
-            first = grp.iloc[0]
+            first = grp[0]._asdict()
             value_col = {"adverse_effects": "category", "conditions": "stance", "interactions": "direction"}[table]
             if supported:
                 summary = f"{what} '{label}' is stated only by {', '.join(b.kind[s] for s in sources)}"
             else:
                 summary = (f"unsupported claim: {what} '{label}' ({first[value_col]}) is stated only by "
                            f"{', '.join(b.kind[s] + ' (tier ' + str(b.tier[s]) + ')' for s in sources)} and by no reference")
-            evidence = [_ev(r, f"{getattr(r, value_col)}") for r in grp.drop_duplicates("source_id").itertuples(index=False)]
+            first_of_source: dict[str, object] = {}
+            for r in grp:
+                first_of_source.setdefault(r.source_id, r)
+            evidence = [_ev(r, f"{getattr(r, value_col)}") for r in first_of_source.values()]
             kind = "single_source" if supported else "unsupported_claim"
             b.add(drug, f"coverage_{table}", kind, cid, cid, label, score, supported, summary, evidence)
 
@@ -285,9 +323,9 @@ def _statements(b: _Builder, statements: pd.DataFrame, drug_of: dict[str, str]) 
     if s.empty:
         return
     s = s.assign(drug=s["source_id"].map(drug_of))
-    for (drug, topic), grp in s.groupby(["drug", "topic"]):
+    for (drug, topic), grp in _group(_records(s), "drug", "topic"):
         per_source = {}
-        for r in grp.itertuples(index=False):
+        for r in grp:
             per_source.setdefault(r.source_id, r)
         if len(per_source) < 2:
             continue
@@ -298,7 +336,7 @@ def _statements(b: _Builder, statements: pd.DataFrame, drug_of: dict[str, str]) 
                 distinct.append((v, sid))
         if len(distinct) < 2:
             continue
-        unit = grp["value_unit"].iloc[0]
+        unit = grp[0].value_unit
         score = cfg["base"] * sorted(b.support([sid]) for sid in per_source)[-2]
         parts = [f"{r.value_text} ({b.kind[sid]})" for sid, r in per_source.items()]
         summary = f"{topic.replace('_', ' ')}: " + " vs ".join(parts)
@@ -332,13 +370,94 @@ def _data_quality(b: _Builder, data_quality: pd.DataFrame, sources: pd.DataFrame
 
 # -------------------------------------------------------------------------------- independence
 def _lcs_length(a: list[str], b: list[str]) -> int:
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
+    """Length of the longest common subsequence of two lists (rapidfuzz, in C)."""
+    return int(LCSseq.similarity(a, b))
+
+
+_HIST_BINS = 32
+_ODD_SPACE = re.compile(r"[^\S ]")
+
+
+def _token_set_upper_bounds(passages: list[str], block: int = 128):
+    """Upper bounds of ``fuzz.token_set_ratio(p, q)`` for every pair of ``passages``, from token
+    and character counts only (matrix products, no string comparison). Yields
+    ``(first_row, bounds)`` for consecutive blocks of rows, so memory stays small.
+
+    token_set_ratio compares S (the shared words joined), A and B (each side's other words
+    joined): it is 100 when the words of one side are a subset of the other's, else the best of
+    ratio(S, S+A), ratio(S, S+B), which depend on lengths only, and of ratio(S+A, S+B), whose
+    Indel distance is at least len(A) + len(B) - 2 LCS(A, B). The LCS is bounded by the shared
+    character counts of A and B; those are the passages' shared counts minus S's own, so no
+    per-pair string is ever built. Passages holding white space other than ' ' get the bound
+    100 (always compared exactly), so the bound never depends on how words are split.
+    """
+    vocab: dict[str, int] = {}
+    token_sets = [sorted(set(p.split())) for p in passages]
+    for toks in token_sets:
+        for t in toks:
+            vocab.setdefault(t, len(vocab))
+    n, v = len(passages), len(vocab)
+    member = np.zeros((n, v), dtype=np.float32)  # counts stay far below 2**24: exact
+    weight = np.zeros((n, v), dtype=np.float32)
+    hist = np.zeros((n, _HIST_BINS), dtype=np.int32)
+    for i, toks in enumerate(token_sets):
+        cols = [vocab[t] for t in toks]
+        member[i, cols] = 1.0
+        weight[i, cols] = [len(t) + 1 for t in toks]
+        codes = np.frombuffer("".join(toks).encode("utf-32-le"), dtype=np.uint32) % _HIST_BINS
+        hist[i] = np.bincount(codes, minlength=_HIST_BINS)
+    total_w = weight.sum(axis=1, dtype=np.float64)
+    n_words = member.sum(axis=1, dtype=np.float64)
+    odd = np.array([bool(_ODD_SPACE.search(p)) for p in passages])
+    for r0 in range(0, n, block):
+        r1 = min(n, r0 + block)
+        shared_w = (weight[r0:r1] @ member.T).astype(np.float64)  # sum of (len + 1) over shared words
+        k = (member[r0:r1] @ member.T).astype(np.float64)         # shared words
+        has_shared = k > 0
+        s_len = np.where(has_shared, shared_w - 1, 0.0)
+        a_len = total_w[r0:r1, None] - shared_w - 1               # len(A) when A is not empty
+        b_len = total_w[None, :] - shared_w - 1
+        a_words = n_words[r0:r1, None] - k
+        b_words = n_words[None, :] - k
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ub_ab = np.where(has_shared, 100.0 * (1 - (1 + a_len) / (2 * s_len + 1 + a_len)), 0.0)
+            ub_ba = np.where(has_shared, 100.0 * (1 - (1 + b_len) / (2 * s_len + 1 + b_len)), 0.0)
+            shared_chars = np.minimum(hist[r0:r1, None, :], hist[None, :, :]).sum(axis=2) - (shared_w - k)
+            spaces = np.maximum(np.minimum(a_words, b_words) - 1, 0)
+            lcs_max = np.minimum(np.minimum(a_len, b_len), shared_chars + spaces)
+            lensum = np.where(has_shared, 2 * s_len + 2 + a_len + b_len, a_len + b_len)
+            ub_ab_ba = 100.0 * (1 - (a_len + b_len - 2 * lcs_max) / lensum)
+        bound = np.nan_to_num(np.fmax(np.fmax(ub_ab, ub_ba), ub_ab_ba), nan=100.0)
+        bound[has_shared & ((a_words == 0) | (b_words == 0))] = 100.0
+        bound[odd[r0:r1], :] = 100.0
+        bound[:, odd] = 100.0
+        yield r0, bound
+
+
+def _restated_passages(passages: dict[str, list[str]], ids: list[str], cutoff: float) -> dict[tuple[str, str], int]:
+    """(a, other) -> how many passages of ``a`` have a passage of ``other`` with
+    token_set_ratio >= cutoff. Pairs whose upper bound is under the cutoff are not compared;
+    the others are compared exactly with fuzz.token_set_ratio (symmetric, so once a pair)."""
+    owners = [sid for sid in ids for _ in passages[sid]]
+    flat = [p for sid in ids for p in passages[sid]]
+    out: dict[tuple[str, str], int] = {}
+    if not flat:
+        return out
+    owner_idx = np.array([ids.index(o) for o in owners])
+    hit: set[tuple[int, str]] = set()
+    for r0, bound in _token_set_upper_bounds(flat):
+        candidate = (bound >= cutoff - 1e-6) & (owner_idx[r0:r0 + len(bound), None] < owner_idx[None, :])
+        for bi, j in zip(*np.nonzero(candidate)):
+            i, j = int(bi) + r0, int(j)
+            if (i, owners[j]) in hit and (j, owners[i]) in hit:
+                continue
+            if fuzz.token_set_ratio(flat[i], flat[j]) >= cutoff:
+                hit.add((i, owners[j]))
+                hit.add((j, owners[i]))
+    for i, other in hit:
+        key = (owners[i], other)
+        out[key] = out.get(key, 0) + 1
+    return out
 
 
 def source_dependencies(sources: pd.DataFrame, facts: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -349,7 +468,9 @@ def source_dependencies(sources: pd.DataFrame, facts: pd.DataFrame | None = None
     sequences: dict[str, list[str]] = {}
     if facts is not None and len(facts):
         f = facts[facts["concept_id"].astype(str) != ""].sort_values(["source_id", "char_start"])
-        sequences = {sid: list(g["concept_id"]) for sid, g in f.groupby("source_id")}
+        for sid, cid in zip(f["source_id"].tolist(), f["concept_id"].tolist()):
+            if not _is_na(sid):
+                sequences.setdefault(sid, []).append(cid)
     passages = {}
     for s in sources.itertuples(index=False):
         text = s.text
@@ -359,21 +480,25 @@ def source_dependencies(sources: pd.DataFrame, facts: pd.DataFrame | None = None
             sents += [p[a:b] for a, b in sentence_spans(p, 0, len(p)) if b - a >= cfg["min_passage_chars"]]
         passages[s.source_id] = sents
     rows = []
-    for drug, grp in sources.groupby("drug"):
-        ids = list(grp["source_id"])
-        tier = dict(zip(grp["source_id"], grp["authority"]))
+    cutoff = cfg["passage_similarity"]
+    for (drug,), grp in _group(_records(sources[["drug", "source_id", "authority"]]), "drug"):
+        ids = [r.source_id for r in grp]
+        tier = {r.source_id: r.authority for r in grp}
+        shared_of = _restated_passages(passages, ids, cutoff)
+        lcs_of: dict[frozenset, int] = {}
         for a in ids:
             for other in ids:
                 if a == other or not passages[a] or not passages[other]:
                     continue
-                shared = 0
-                for p in passages[a]:
-                    best = max(fuzz.token_set_ratio(p, q) for q in passages[other])
-                    if best >= cfg["passage_similarity"]:
-                        shared += 1
+                shared = shared_of.get((a, other), 0)
                 share = shared / len(passages[a])
                 seq_a, seq_b = sequences.get(a, []), sequences.get(other, [])
-                order_share = _lcs_length(seq_a, seq_b) / len(seq_a) if len(seq_a) >= cfg["min_facts"] and seq_b else 0.0
+                order_share = 0.0
+                if len(seq_a) >= cfg["min_facts"] and seq_b:
+                    pair = frozenset((a, other))  # the LCS is symmetric: computed once a pair
+                    if pair not in lcs_of:
+                        lcs_of[pair] = _lcs_length(seq_a, seq_b)
+                    order_share = lcs_of[pair] / len(seq_a)
                 # the lower-authority source of the pair is the one that restates
                 if (share >= cfg["restates_share"] or order_share >= cfg["fact_sequence_share"]) and tier[a] >= tier[other]:
                     rows.append({"drug": drug, "source_id": a, "restates_source_id": other, "shared_passages": shared,

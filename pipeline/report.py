@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +27,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "x"
 
 
+@lru_cache(maxsize=1)
 def _env() -> Environment:
+    """One environment per process, so each template is compiled once, not once per drug page."""
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["slug"] = slug
@@ -59,14 +62,16 @@ def matrix_svg(report: DrugReport, max_rows: int = 80) -> Markup:
         f = frame[frame["concept_id"].astype(str) != ""]
         if "negated" in f:
             f = f[~f["negated"].astype(bool)]
-        for r in f.itertuples(index=False):
-            key = f"{table}:{r.concept_id}"
-            n = rows.get(key, (r.concept_label, table, 0))
-            rows[key] = (r.concept_label, table, n[2])
-            value = r.stance if table == "condition" else "stated"
-            prev = cells.get((key, r.source_id))
+        stances = f["stance"].tolist() if table == "condition" else [None] * len(f)
+        for concept_id, concept_label, source_id, stance in zip(f["concept_id"].tolist(), f["concept_label"].tolist(),
+                                                                 f["source_id"].tolist(), stances):
+            key = f"{table}:{concept_id}"
+            n = rows.get(key, (concept_label, table, 0))
+            rows[key] = (concept_label, table, n[2])
+            value = stance if table == "condition" else "stated"
+            prev = cells.get((key, source_id))
             if prev is None or (table == "condition" and rank.get(value, 0) > rank.get(prev, 0)):
-                cells[(key, r.source_id)] = value
+                cells[(key, source_id)] = value
     counts = {k: sum(1 for s in sources if (k, s) in cells) for k in rows}
     ordered = sorted(rows, key=lambda k: (0 if k.split(":", 1)[1] in in_disc else 1, rows[k][1] != "condition", -counts[k], rows[k][0]))
     ordered = ordered[:max_rows]
@@ -117,12 +122,25 @@ def highlighted_source(text: str, spans: list[tuple[int, int]], source_id: str) 
     return Markup("").join(out)
 
 
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """``frame.to_dict("records")`` built from whole columns (same native Python values)."""
+    cols = list(frame.columns)
+    return [dict(zip(cols, values)) for values in zip(*(frame[c].tolist() for c in cols))] if cols else []
+
+
 def _entries(report: DrugReport) -> list[dict]:
-    ev_by = {k: g for k, g in report.evidence.groupby("discrepancy_id")} if len(report.evidence) else {}
+    # evidence of each discrepancy, ordered by authority then source (a stable sort, as
+    # sort_values(["authority", "source_id"]) is), grouped in one pass instead of one slice,
+    # sort and conversion per discrepancy
+    ev_by: dict[str, list[dict]] = {}
+    for e in _records(report.evidence) if len(report.evidence) else []:
+        ev_by.setdefault(e["discrepancy_id"], []).append(e)
+    for group in ev_by.values():
+        group.sort(key=lambda e: (e["authority"], e["source_id"]))
     entries = []
     for d in report.discrepancies.itertuples(index=False):
         ev = ev_by.get(d.discrepancy_id)
-        evidence = [] if ev is None else ev.sort_values(["authority", "source_id"]).to_dict("records")
+        evidence = [] if ev is None else ev
         entries.append({**d._asdict(), "evidence": evidence,
                         "sources_list": " ".join(sorted({e["source_id"] for e in evidence}))})
     return entries
@@ -155,6 +173,14 @@ def render_markdown(reports: list[DrugReport]) -> str:
                  for r in reports], severities=SEVERITY_ORDER)
 
 
+def _positions(keys: list) -> dict:
+    """key -> row positions (ascending) of the rows carrying that key."""
+    out: dict = {}
+    for i, k in enumerate(keys):
+        out.setdefault(k, []).append(i)
+    return out
+
+
 def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
                   conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns their paths by name. Files are written
@@ -162,15 +188,24 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     out_dir.mkdir(parents=True, exist_ok=True)
     changes = changes or {}
     drugs = sorted(sources["drug"].unique()) if len(sources) else []
+    # Each table is cut by drug in one pass (row positions per drug, original order kept), not
+    # filtered whole once per drug, which made the report quadratic in the number of drugs.
+    drug_of_source = dict(zip(sources["source_id"], sources["drug"]))
+    source_rows = _positions(sources["drug"].tolist())
+    disc_rows = _positions(discrepancies["drug"].tolist()) if len(discrepancies) else {}
+    drug_of_disc = dict(zip(discrepancies["discrepancy_id"], discrepancies["drug"])) if len(discrepancies) else {}
+    ev_rows = _positions([drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()]) if len(evidence) else {}
+    cond_rows = _positions([drug_of_source.get(s) for s in conditions["source_id"].tolist()]) if len(conditions) else {}
+    ae_rows = (_positions([drug_of_source.get(s) for s in adverse_effects["source_id"].tolist()])
+               if len(adverse_effects) else {})
     reports = []
     for drug in drugs:
-        ids = set(sources.loc[sources["drug"] == drug, "source_id"])
-        disc = discrepancies[discrepancies["drug"] == drug] if len(discrepancies) else discrepancies
+        disc = discrepancies.iloc[disc_rows.get(drug, [])] if len(discrepancies) else discrepancies
         reports.append(DrugReport(
-            drug=drug, sources=sources[sources["drug"] == drug], discrepancies=disc,
-            evidence=evidence[evidence["discrepancy_id"].isin(set(disc["discrepancy_id"]))] if len(evidence) else evidence,
-            conditions=conditions[conditions["source_id"].isin(ids)] if len(conditions) else conditions,
-            adverse_effects=adverse_effects[adverse_effects["source_id"].isin(ids)] if len(adverse_effects) else adverse_effects,
+            drug=drug, sources=sources.iloc[source_rows.get(drug, [])], discrepancies=disc,
+            evidence=evidence.iloc[ev_rows.get(drug, [])] if len(evidence) else evidence,
+            conditions=conditions.iloc[cond_rows.get(drug, [])] if len(conditions) else conditions,
+            adverse_effects=adverse_effects.iloc[ae_rows.get(drug, [])] if len(adverse_effects) else adverse_effects,
             changes=changes.get(drug, {})))
     written: dict[str, Path] = {}
 

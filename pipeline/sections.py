@@ -18,6 +18,7 @@ from functools import lru_cache
 import yaml
 from rapidfuzz import fuzz
 
+from pipeline.extract.prefilter import lowered, may_match
 from pipeline.paths import DATA_DIR
 from pipeline.problems import Problem
 from pipeline.textutil import Line, iter_lines, parsing_view
@@ -64,8 +65,10 @@ def cues() -> _Cues:
     )
 
 
+@lru_cache(maxsize=1 << 16)
 def heading_topic(heading: str) -> str | None:
-    """Topic named by a heading's wording, or None when no rule applies."""
+    """Topic named by a heading's wording, or None when no rule applies (memoised: the same
+    headings come back page after page)."""
     h = heading.strip().rstrip(":?").strip()
     for topic, pattern in cues().rules:
         if pattern.search(h):
@@ -115,9 +118,10 @@ def _heading_kind(line: Line, is_first: bool) -> str | None:
 
 def _is_ad_line(s: str) -> bool:
     c = cues()
-    if any(p.search(s) for p in c.cta):
+    low = lowered(s)  # patterns whose required words are absent are not run
+    if any(may_match(p, low) and p.search(s) for p in c.cta):
         return True
-    return (bool(c.phone.search(s)) and not c.not_phone.match(s.strip())
+    return (may_match(c.phone, low) and bool(c.phone.search(s)) and not c.not_phone.match(s.strip())
             and len(s.split()) <= c.phone_max_words)
 
 
@@ -310,10 +314,25 @@ def section_all(sources: "pd.DataFrame", cache=None, progress=_no_progress
     """Section every source of a ``sources`` table. Returns (sections, list_items, problems);
     a source whose sectioning fails is reported and the others go on. ``cache`` (a
     ``pipeline.cache.SourceCache``) returns unchanged sources' sections without re-parsing."""
+    all_sections, all_items, problems = section_rows(sources, cache, progress)
+    return (*section_frames(all_sections, all_items), problems)
+
+
+def section_frames(all_sections: list[dict], all_items: list[dict]) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """The sections and list_items tables made of the rows ``section_rows`` returns."""
     import pandas as pd
 
     from pipeline.schemas import ListItemsModel, SectionsModel, empty_frame
 
+    sections = pd.DataFrame(all_sections) if all_sections else empty_frame(SectionsModel)
+    items = pd.DataFrame(all_items) if all_items else empty_frame(ListItemsModel)
+    return sections, items
+
+
+def section_rows(sources: "pd.DataFrame", cache=None, progress=_no_progress
+                 ) -> tuple[list[dict], list[dict], list[Problem]]:
+    """``section_all`` before its rows become tables: (section rows, item rows, problems).
+    The worker pool (pipeline.parallel) runs it on batches of sources and joins the rows."""
     all_sections: list[dict] = []
     all_items: list[dict] = []
     problems: list[Problem] = []
@@ -337,6 +356,4 @@ def section_all(sources: "pd.DataFrame", cache=None, progress=_no_progress
             cache.put(key, (secs, items))
         problems += [Problem(p.stage, p.severity, row.raw_path, p.source_id, p.reason, p.action,
                              p.char_start, p.char_end, p.excerpt) for p in probs]
-    sections = pd.DataFrame(all_sections) if all_sections else empty_frame(SectionsModel)
-    items = pd.DataFrame(all_items) if all_items else empty_frame(ListItemsModel)
-    return sections, items, problems
+    return all_sections, all_items, problems

@@ -18,7 +18,7 @@ from pipeline.extract.mentions import mentions_from_units
 from pipeline.extract.profile import profile_rows
 from pipeline.extract.quality import quality_rows
 from pipeline.extract.statements import statement_rows
-from pipeline.extract.units import build_units
+from pipeline.extract.units import build_units, table_rows
 from pipeline.problems import Problem
 from pipeline.schemas import (AdverseEffectMentionsModel, ConditionMentionsModel, DataQualityModel, DoseStatementsModel,
                               DrugProfileModel, InteractionMentionsModel, StatementsModel, empty_frame)
@@ -45,14 +45,16 @@ def _provenance(table: str, text: str, row: dict, extra: str = "") -> dict:
 
 def extract_source(source_id: str, drug: str, text: str, sections: pd.DataFrame, items: pd.DataFrame
                    ) -> dict[str, list[dict]]:
-    """Fact rows of one source, by table. ``sections``/``items`` are that source's rows."""
+    """Fact rows of one source, by table. ``sections``/``items`` are that source's rows
+    (DataFrames, or lists of rows from ``pipeline.extract.units.table_rows``)."""
+    sections, items = table_rows(sections), table_rows(items)
     view = parsing_view(text)
     units = build_units(source_id, text, sections, items)
     containers = set()
     if len(items):
-        parents = items.dropna(subset=["parent_item_index"])
-        idx = {(r.section_id, int(r.item_index)): int(r.char_start) for r in items.itertuples(index=False)}
-        containers = {(r.section_id, idx[(r.section_id, int(r.parent_item_index))]) for r in parents.itertuples(index=False)}
+        parents = [r for r in items if not pd.isna(r.parent_item_index)]
+        idx = {(r.section_id, int(r.item_index)): int(r.char_start) for r in items}
+        containers = {(r.section_id, idx[(r.section_id, int(r.parent_item_index))]) for r in parents}
     out: dict[str, list[dict]] = {t: [] for t in FACT_TABLES}
     for m in mentions_from_units(view, units, containers, drug):
         row = {"unit_obj": m.unit, "char_start": m.start, "char_end": m.end}
@@ -122,6 +124,17 @@ def frames_from_rows(rows: dict[str, list[dict]]) -> dict[str, pd.DataFrame]:
     return frames
 
 
+def _rows_by_source(table: pd.DataFrame) -> dict[str, list]:
+    """source_id -> that source's rows (as ``table_rows``), in table order; one pass over the
+    whole table instead of one DataFrame slice per source."""
+    out: dict[str, list] = {}
+    if len(table):
+        for r in table_rows(table):
+            if isinstance(r.source_id, str):
+                out.setdefault(r.source_id, []).append(r)
+    return out
+
+
 def _no_progress(iterable, **_):
     return iterable
 
@@ -131,15 +144,25 @@ def extract_all(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFra
     """Extract every source; a source whose extraction fails is reported and skipped.
     ``cache`` (a ``pipeline.cache.SourceCache``) returns unchanged sources' facts without
     re-reading them."""
+    rows, problems = extract_rows(sources, sections, items, cache, progress)
+    return frames_from_rows(rows), problems
+
+
+def extract_rows(sources: pd.DataFrame, sections, items, cache=None, progress=_no_progress
+                 ) -> tuple[dict[str, list[dict]], list[Problem]]:
+    """``extract_all`` before its rows become tables: (rows by table, problems).
+    ``sections``/``items``: tables, or dicts source_id -> that source's rows (as
+    ``pipeline.extract.units.table_rows`` gives them). The worker pool (pipeline.parallel) runs
+    it on batches of sources and joins the rows."""
     rows: dict[str, list[dict]] = {t: [] for t in FACT_TABLES}
     problems: list[Problem] = []
-    sec_by = dict(tuple(sections.groupby("source_id"))) if len(sections) else {}
-    item_by = dict(tuple(items.groupby("source_id"))) if len(items) else {}
+    sec_by = sections if isinstance(sections, dict) else _rows_by_source(sections)
+    item_by = items if isinstance(items, dict) else _rows_by_source(items)
     for src in progress(sources.itertuples(index=False), total=len(sources), desc="extract"):
         secs = sec_by.get(src.source_id)
         if secs is None:
             continue
-        its = item_by.get(src.source_id, items.iloc[0:0])
+        its = item_by.get(src.source_id, [])
         key = f"{src.format}-{src.source_id}-{src.drug}-{src.sha256}"
         got = cache.get(key) if cache is not None else None
         if got is not None:
@@ -157,4 +180,4 @@ def extract_all(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFra
             cache.put(key, got)
         for t in FACT_TABLES:
             rows[t] += got[t]
-    return frames_from_rows(rows), problems
+    return rows, problems

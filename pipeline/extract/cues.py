@@ -8,9 +8,13 @@ from functools import lru_cache
 
 import yaml
 
+from pipeline.extract.prefilter import lowered, may_match
 from pipeline.paths import DATA_DIR
 
 STANCE_ORDER = ["contraindicated", "avoid", "caution", "indication"]
+# The functions below are pure functions of their text and the (fixed) rule files, and the same
+# headings, lead-ins and list items come back unit after unit: their results are memoised.
+_CACHE_SIZE = 1 << 16  # distinct wordings remembered per process (headings and lead-ins repeat)
 
 
 @lru_cache(maxsize=1)
@@ -78,27 +82,39 @@ def compiled() -> Compiled:
 
 def stances_in(text: str) -> list[tuple[str, str]]:
     """(stance, cue words) named in ``text``, strongest first, each stance once."""
+    return list(_stances_in(text))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _stances_in(text: str) -> tuple[tuple[str, str], ...]:
     found = []
+    low = lowered(text)
     for stance in STANCE_ORDER:
         for pattern in compiled().stance[stance]:
-            m = pattern.search(text)
+            m = pattern.search(text) if may_match(pattern, low) else None
             if m:
                 found.append((stance, m.group(0)))
                 break
-    return found
+    return tuple(found)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def has_ae_context(text: str) -> bool:
-    return any(p.search(text) for p in compiled().ae_context)
+    low = lowered(text)
+    return any(may_match(p, low) and p.search(text) for p in compiled().ae_context)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def has_interaction_context(text: str) -> bool:
-    return any(p.search(text) for p in compiled().interaction_context)
+    low = lowered(text)
+    return any(may_match(p, low) and p.search(text) for p in compiled().interaction_context)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def ae_category_in(text: str) -> str | None:
+    low = lowered(text)
     for category, pattern in compiled().ae_category:
-        if pattern.search(text):
+        if may_match(pattern, low) and pattern.search(text):
             return category
     return None
 
@@ -106,25 +122,50 @@ def ae_category_in(text: str) -> str | None:
 def ae_category(contexts: list[str], sentence: str, default: str) -> str:
     """The highest-priority category whose cue appears in any context (or, for cues allowed
     anywhere in the sentence, in the whole sentence)."""
-    wide = {cat for cat, _ in compiled().ae_category_sentence_wide}
-    for category, pattern in compiled().ae_category:
-        if any(c and pattern.search(c) for c in contexts) or (category in wide and pattern.search(sentence)):
+    wide = _wide_categories()
+    hits = [_category_hits(c) for c in contexts if c]
+    sentence_hits = None
+    for i, (category, _) in enumerate(compiled().ae_category):
+        if any(h[i] for h in hits):
             return category
+        if category in wide:
+            if sentence_hits is None:
+                sentence_hits = _category_hits(sentence)
+            if sentence_hits[i]:
+                return category
     return default
 
 
+@lru_cache(maxsize=1)
+def _wide_categories() -> frozenset:
+    return frozenset(cat for cat, _ in compiled().ae_category_sentence_wide)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _category_hits(text: str) -> tuple[bool, ...]:
+    """For each ae_category rule in order: whether its cue appears in ``text``."""
+    low = lowered(text)
+    return tuple(bool(may_match(pattern, low) and pattern.search(text)) for _, pattern in compiled().ae_category)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
 def direction_in(text: str) -> str:
+    low = lowered(text)
     for direction in ("increases", "decreases", "alters"):
-        if compiled().direction[direction].search(text):
+        pattern = compiled().direction[direction]
+        if may_match(pattern, low) and pattern.search(text):
             return direction
     return "unspecified"
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def is_no_fact_context(text: str, strong: bool) -> bool:
     patterns = compiled().no_fact_strong if strong else compiled().no_fact_weak
-    return any(p.search(text) for p in patterns)
+    low = lowered(text)
+    return any(may_match(p, low) and p.search(text) for p in patterns)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def plausible_mention(text: str, table: str, drug: str = "") -> bool:
     """Whether ``text`` can name an effect (table='adverse_effects') or a condition."""
     c = compiled()

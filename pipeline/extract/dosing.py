@@ -15,7 +15,8 @@ from functools import lru_cache
 
 import yaml
 
-from pipeline.extract.units import Unit
+from pipeline.extract.prefilter import lowered, may_match
+from pipeline.extract.units import Unit, table_rows
 from pipeline.paths import DATA_DIR
 
 NUMBER = r"\d+(?:[.,]\d+)*"
@@ -67,9 +68,16 @@ def _num(text: str | None) -> float | None:
 
 
 def _routes_in(text: str) -> list[str]:
-    return [r for r, p in notation().routes.items() if p.search(text)]
+    return list(_routes_of(text))
 
 
+# Memoised pure functions of a text: headings, lead-ins and labels repeat unit after unit.
+@lru_cache(maxsize=1 << 16)
+def _routes_of(text: str) -> tuple[str, ...]:
+    return tuple(r for r, p in notation().routes.items() if p.search(text))
+
+
+@lru_cache(maxsize=1 << 16)
 def _population(text: str) -> tuple[str, float | None, float | None] | None:
     if re.search(r"\badults? and (?:children|adolescents)\b", text, re.I):
         m = re.search(r"(\d+) years (?:and|or) older|aged (\d+)", text, re.I)
@@ -91,6 +99,7 @@ def _population(text: str) -> tuple[str, float | None, float | None] | None:
     return None
 
 
+@lru_cache(maxsize=1 << 16)
 def _frequency(text: str) -> tuple[float, float] | None:
     for pattern, per_day in notation().frequency:
         m = pattern.search(text)
@@ -104,6 +113,7 @@ def _frequency(text: str) -> tuple[float, float] | None:
     return None
 
 
+@lru_cache(maxsize=1 << 16)
 def _phase(text: str) -> str | None:
     """The phase whose cue stands nearest the end of ``text`` (the words just before an
     amount); a maximum cue anywhere wins, as "up to a maximum of" may be followed by more words."""
@@ -152,7 +162,7 @@ def dose_rows(units: list[Unit], sections=None) -> list[dict]:
     ctx = _Context()
     headings = []
     if sections is not None and len(sections):
-        headings = list(sections.sort_values("section_index")[["section_id", "heading", "level"]].itertuples(index=False))
+        headings = sorted(table_rows(sections), key=lambda r: r.section_index)  # unique within a source
     by_section: dict[str, list[Unit]] = {}
     for u in units:
         by_section.setdefault(u.section_id, []).append(u)
@@ -181,7 +191,8 @@ def dose_rows(units: list[Unit], sections=None) -> list[dict]:
 
 def _unit_doses(u: Unit, ctx: _Context) -> list[dict]:
     rows: list[dict] = []
-    amounts = list(notation().amount.finditer(u.text))
+    amount = notation().amount
+    amounts = list(amount.finditer(u.text)) if may_match(amount, lowered(u.text)) else []
     unit_routes = set(_routes_in(u.text))
     if len(unit_routes) == 1:
         ctx.route, ctx.route_basis = next(iter(unit_routes)), "stated"

@@ -35,8 +35,25 @@ def _patterns():
     return (re.compile(cues["leading_words"], re.I), re.compile(cues["body_site_tail"], re.I))
 
 
+_BRACKET = re.compile(r"[()\[\]]")
+
+
+@lru_cache(maxsize=64)
+def _separators(seps: tuple[str, ...]) -> re.Pattern:
+    # alternatives in the order given: at a position the first separator that fits wins, as below
+    return re.compile("|".join(re.escape(sep) for sep in seps))
+
+
 def _top_level_splits(text: str, s: int, e: int, seps: tuple[str, ...]) -> list[tuple[int, int]]:
     """Split [s, e) on any separator outside parentheses."""
+    if not _BRACKET.search(text, s, e):
+        # no bracket, so every separator is at top level: let the regex engine find them
+        parts, start = [], s
+        for m in _separators(seps).finditer(text, s, e):
+            parts.append((start, m.start()))
+            start = m.end()
+        parts.append((start, e))
+        return parts
     parts, depth, start, i = [], 0, s, s
     while i < e:
         ch = text[i]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pipeline.extract import cues as C
 from pipeline.extract.lists import split_enumeration, trim_mention
+from pipeline.extract.prefilter import lowered, may_match
 from pipeline.extract.units import Unit
 from pipeline.textutil import sentence_spans
 
@@ -64,7 +66,14 @@ def _frame(contexts: list[str], topic: str) -> tuple[str, object] | None:
 
     The first context that names what follows decides; a context that introduces something
     other than facts ("It works by:", "Examples of dosages include:") means no facts.
+    Memoised: every item of a list, every sentence of a section asks with the same contexts
+    (the result is shared, and only read).
     """
+    return _frame_of(tuple(contexts), topic)
+
+
+@lru_cache(maxsize=1 << 16)
+def _frame_of(contexts: tuple, topic: str) -> tuple[str, object] | None:
     for ctx in contexts:
         if not ctx:
             continue
@@ -92,6 +101,7 @@ def _frame(contexts: list[str], topic: str) -> tuple[str, object] | None:
     return None
 
 
+@lru_cache(maxsize=1 << 16)
 def _last_sentence(text: str) -> str:
     spans = sentence_spans(text, 0, len(text))
     return text[spans[-1][0]:spans[-1][1]] if spans else text
@@ -295,7 +305,10 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
         if spans:
             return out
     if not C.has_interaction_context(text) and u.topic != "interactions":
+        low = lowered(text)  # text is view[u.start:u.end]
         for pattern in C.compiled().ae_phrases:
+            if not may_match(pattern, low):
+                continue
             for m in pattern.finditer(view, u.start, u.end):
                 cat = _category([view[u.start:m.start()], u.context_heading, u.parent_heading], u.topic, text)
                 for s, e in split_enumeration(view, m.start("m"), m.end("m")):

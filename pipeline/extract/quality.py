@@ -9,7 +9,7 @@ import pandas as pd
 from rapidfuzz.distance import OSA
 
 from pipeline.extract import cues as C
-from pipeline.extract.units import Unit
+from pipeline.extract.units import Unit, table_rows
 from pipeline.textutil import html_residue
 
 _FORMULA_OK = re.compile(r"^(?:[A-Z][a-z]?\s?(?:[1-9]\d{0,2})?\s?)+$")
@@ -41,7 +41,7 @@ def quality_rows(source_id: str, drug: str, text: str, sections: pd.DataFrame, u
         if nxt is None or nxt.kind != "item" or nxt.section_id != u.section_id:
             add(u.section_id, "empty_list", "a lead-in ends with ':' but no list follows", u.start, u.end, _hides(u.text))
 
-    secs = sections.sort_values("section_index").to_dict("records")
+    secs = [r._asdict() for r in sorted(table_rows(sections), key=lambda r: r.section_index)]
     for i, sec in enumerate(secs):
         nxt = secs[i + 1] if i + 1 < len(secs) else None
         if (sec["topic"] != "boilerplate" and sec["heading"] and sec["body_start"] >= sec["char_end"]

@@ -8,6 +8,7 @@ from functools import lru_cache
 
 import yaml
 
+from pipeline.extract.prefilter import lowered, may_match
 from pipeline.extract.units import Unit
 from pipeline.paths import DATA_DIR
 
@@ -47,8 +48,9 @@ def statement_rows(units: list[Unit]) -> list[dict]:
     for u in units:
         if u.topic == "boilerplate":
             continue
+        low = lowered(u.text)
         for topic, unit, topics, pattern in _rules():
-            if topics and u.topic not in topics:
+            if topics and u.topic not in topics or not may_match(pattern, low):
                 continue
             for m in pattern.finditer(u.text):
                 key = (topic, u.start + m.start())

@@ -7,7 +7,9 @@ the source so that a rule can inherit route or population from earlier sentences
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 
@@ -37,18 +39,47 @@ class Unit:
         return "" if self.heading_is_title else self.heading
 
 
+@lru_cache(maxsize=64)
+def _row_type(fields: tuple[str, ...]):
+    return namedtuple("Row", fields, rename=True)
+
+
+def table_rows(table) -> list:
+    """The rows of a sections or list-items table as namedtuples holding the values that
+    ``itertuples(index=False)`` gives, built from whole columns at once (row-by-row pandas
+    access cost more than the extraction rules themselves). A list is returned as it is, so
+    callers may pass rows already converted."""
+    if isinstance(table, list):
+        return table
+    fields = tuple(table.columns)
+    if not fields or not len(table):
+        return []
+    row = _row_type(fields)
+    return [row._make(v) for v in zip(*(table[c].tolist() for c in fields))]
+
+
 def build_units(source_id: str, text: str, sections: pd.DataFrame, items: pd.DataFrame) -> list[Unit]:
-    """Units of one source in reading order. ``sections``/``items`` are that source's rows."""
+    """Units of one source in reading order. ``sections``/``items`` are that source's rows
+    (DataFrames, or lists of rows from ``table_rows``)."""
     view = parsing_view(text)
     units: list[Unit] = []
-    heading_of = dict(zip(sections["section_id"], sections["heading"]))
-    items_by_section = {sid: grp.sort_values("item_index") for sid, grp in items.groupby("section_id")} if len(items) else {}
-    for sec in sections.sort_values("section_index").itertuples(index=False):
+    section_rows = table_rows(sections)
+    heading_of = {r.section_id: r.heading for r in section_rows}
+    items_by_section: dict[str, list] = {}
+    for r in table_rows(items):
+        if isinstance(r.section_id, str):
+            items_by_section.setdefault(r.section_id, []).append(r)
+    for rows in items_by_section.values():
+        rows.sort(key=lambda r: r.item_index)  # item_index is unique within a section
+    for sec in sorted(section_rows, key=lambda r: r.section_index):
         parent_heading = heading_of.get(sec.parent_section_id, "") if isinstance(sec.parent_section_id, str) else ""
         sec_items = items_by_section.get(sec.section_id)
-        item_spans = [] if sec_items is None else list(zip(sec_items["char_start"], sec_items["char_end"]))
-        item_rows = [] if sec_items is None else list(sec_items.itertuples(index=False))
-        texts_by_index = {} if sec_items is None else dict(zip(sec_items["item_index"], sec_items["text"]))
+        item_spans = [] if sec_items is None else [(r.char_start, r.char_end) for r in sec_items]
+        item_rows = [] if sec_items is None else sec_items
+        texts_by_index = {} if sec_items is None else {r.item_index: r.text for r in sec_items}
+        row_by_index: dict = {}
+        for r in item_rows:
+            row_by_index.setdefault(r.item_index, r)
         # Non-item body lines become sentences; item lines become one unit each.
         body_start = int(sec.body_start)
         body_end = int(sec.body_end)
@@ -61,7 +92,7 @@ def build_units(source_id: str, text: str, sections: pd.DataFrame, items: pd.Dat
             while parent is not None and not pd.isna(parent):
                 ptxt = texts_by_index.get(int(parent), "")
                 chain.append(ptxt)
-                prow = next((r for r in item_rows if r.item_index == int(parent)), None)
+                prow = row_by_index.get(int(parent))
                 parent = prow.parent_item_index if prow is not None else None
             if chain:
                 lead = " ".join([lead] + list(reversed(chain)))
@@ -79,9 +110,10 @@ def build_units(source_id: str, text: str, sections: pd.DataFrame, items: pd.Dat
         for line in iter_lines(view[body_start:body_end], base=body_start):
             if not line.stripped:
                 continue
-            if any(a <= line.content_start < b or line.content_start <= a < line.content_end for a, b in item_spans):
+            cs, ce = line.content_start, line.content_end
+            if any(a <= cs < b or cs <= a < ce for a, b in item_spans):
                 continue
-            for s, e in sentence_spans(view, line.content_start, line.content_end):
+            for s, e in sentence_spans(view, cs, ce):
                 line_units.append(Unit(source_id, sec.section_id, sec.topic, sec.heading, parent_heading, "sentence",
                                        s, e, view[s:e], heading_is_title=sec.heading_kind == "title"))
         line_units.sort(key=lambda u: u.start)

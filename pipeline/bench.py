@@ -1,0 +1,741 @@
+"""Benchmark on a synthetic publisher-sized corpus: ``python -m pipeline.bench --drugs N``.
+
+Measures, in one run (``make bench N=1000``):
+
+* the corpus generation (``pipeline.synthetic``), reported apart from the pipeline;
+* a floor: reading every raw file and one regular-expression pass over it;
+* the domain pipeline, stage by stage (split, sections, extract, match, reconcile, history,
+  report, publish, checks): wall seconds, documents and MB per second, peak resident memory
+  (this process and its worker processes, sampled from /proc), rows produced. Split, sections
+  and extraction run fused in worker processes (``pipeline.parallel``); their per-stage figures
+  are the workers' summed seconds, shared out over the fused wall time;
+* fixed start-up (vocabulary load, matcher index) reported apart;
+* the same pipeline with one process (the 2-process speed-up);
+* an incremental re-run after one source changed (content-hash caches for sections and
+  extraction), as a share of the full run;
+* matching: the project ``Matcher`` on distinct unseen mentions against the full vocabularies,
+  beside ``process.extractOne`` with ``WRatio`` and a brute-force ``process.cdist``, with each
+  method's accuracy on the gold concepts;
+* a Dagster run of the real definitions on the generated tree, in a fresh process, to report
+  what Dagster adds (start-up, per-step bookkeeping, IO manager) over the same work done directly.
+
+Results are printed as tables and written to ``<out>/bench-<N>.json``. Timings are measurements
+on the machine at hand; nothing here asserts a time (tests/bench checks only correctness).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import paths
+
+MB = 1024 * 1024
+
+
+# ------------------------------------------------------------------------------------ memory
+def _rss_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes (recursively), from /proc/<pid>/task/*/children."""
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/children") as fh:
+                    kids = [int(x) for x in fh.read().split()]
+            except OSError:
+                continue
+            out += kids
+            stack += kids
+    return out
+
+
+def tree_rss() -> int:
+    """Resident memory of this process and all its descendants, in bytes."""
+    me = os.getpid()
+    return _rss_of(me) + sum(_rss_of(p) for p in _descendants(me))
+
+
+class MemorySampler:
+    """Samples ``tree_rss`` every ``interval`` seconds in a thread; ``peak`` since ``reset``."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self.peak = 0
+        self.overall = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.available = os.path.exists("/proc/self/statm")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self) -> int:
+        rss = tree_rss() if self.available else 0
+        self.peak = max(self.peak, rss)
+        self.overall = max(self.overall, rss)
+        return rss
+
+    def reset(self) -> None:
+        self.peak = self.sample()
+
+    def start(self) -> "MemorySampler":
+        if self.available:
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+SAMPLER = MemorySampler()
+
+
+# ------------------------------------------------------------------------------------ results
+@dataclass
+class Stage:
+    name: str
+    seconds: float
+    rows: int = 0
+    peak_rss: int = 0
+    worker_seconds: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Run:
+    label: str
+    workers: int
+    stages: list[Stage] = field(default_factory=list)
+    startup: dict[str, float] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+
+class _Timer:
+    def __init__(self):
+        SAMPLER.reset()
+        self.t0 = time.perf_counter()
+
+    def stop(self) -> tuple[float, int]:
+        seconds = time.perf_counter() - self.t0
+        SAMPLER.sample()
+        return seconds, SAMPLER.peak
+
+
+# ------------------------------------------------------------------------------------ corpus
+def corpus_stats(raw: Path) -> dict:
+    files = [p for p in sorted(raw.iterdir()) if p.is_file() and p.name != "registry.toml"]
+    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
+
+
+def floor(raw: Path) -> dict:
+    """Reading every raw file and one regular-expression pass over its text: the least any
+    pipeline must spend on the corpus."""
+    pattern = re.compile(r"\d+\s*mg")
+    t0 = time.perf_counter()
+    n_bytes = hits = 0
+    for p in sorted(raw.iterdir()):
+        if p.is_file() and p.name != "registry.toml":
+            text = p.read_bytes().decode("utf-8", errors="replace")
+            n_bytes += len(text)
+            hits += len(pattern.findall(text))
+    return {"seconds": time.perf_counter() - t0, "chars": n_bytes, "matches": hits}
+
+
+def copy_vocabulary(src_cache: Path, dst_cache: Path) -> list[str]:
+    """Copy the vocabulary parquet files of the current vocabulary key (if built) into a bench
+    cache folder, so the benchmark does not spend HPO's ~30 s load."""
+    from pipeline.normalise import vocabulary_key
+
+    key = vocabulary_key()
+    dst_cache.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in (f"concepts-{key}.parquet", f"concept_terms-{key}.parquet"):
+        if (src_cache / name).exists():
+            shutil.copy2(src_cache / name, dst_cache / name)
+            copied.append(name)
+    return copied
+
+
+# ------------------------------------------------------------------------------------ pipeline
+def _caches(cache_dir: Path):
+    from pipeline.cache import SourceCache, code_version
+
+    # the same stages and code versions as the Dagster assets (pipeline/defs/ingestion.py, extraction.py)
+    sections = SourceCache(cache_dir, "sections", code_version("sections.py", "textutil.py", "data/section_cues.yaml"))
+    facts = SourceCache(cache_dir, "facts", code_version("extract", "sections.py", "textutil.py", "schemas.py", "data"))
+    return sections, facts
+
+
+def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: str, exchange: str = "pipe",
+                 keep_outputs: dict | None = None) -> Run:
+    """Every domain stage, in the order the Dagster graph runs them, timed one by one."""
+    from pipeline.decisions import apply_decisions, read_decisions
+    from pipeline.export import export_parquet
+    from pipeline.history import HISTORY_TABLES, load_history, save_history, update_history
+    from pipeline.match import Matcher, concept_relations, match_table
+    from pipeline.normalise import load_or_build_vocabulary
+    from pipeline.parallel import parse_sources
+    from pipeline.problems import problems_frame
+    from pipeline.reconcile import reconcile
+    from pipeline.registry import load_registry
+    from pipeline.report import write_reports
+    from pipeline.schemas import MENTION_MODELS, WAREHOUSE_MODELS, RawSegmentsModel, SourcesModel, empty_frame
+    from pipeline.views import DERIVED_COLUMN_COMMENTS, VIEW_COMMENTS, views_sql
+    from pipeline.warehouse import publish
+
+    run = Run(label, workers)
+    warehouse_dir, reports_dir = work / "warehouse", work / "reports"
+    history_dir = warehouse_dir / "history"
+    th = paths.thresholds()
+
+    # ---- fixed start-up: vocabulary and matcher index (the same whatever the corpus size)
+    t = _Timer()
+    concepts, terms, vocab_info = load_or_build_vocabulary(cache_dir)
+    run.startup["vocabulary_load"] = t.stop()[0]
+    t = _Timer()
+    matcher = Matcher(concepts, terms).prepare()
+    run.startup["matcher_index"] = t.stop()[0]
+    run.info["vocabulary_cache"] = vocab_info.get("cache")
+
+    # ---- split + sections + extraction (fused in worker processes)
+    sections_cache, facts_cache = _caches(cache_dir)
+    t = _Timer()
+    entries, registry_problems = load_registry(raw / "registry.toml")
+    parsed = parse_sources(raw, entries, th["raw_file_max_bytes"], th["binary_control_char_ratio"],
+                           sections_cache, facts_cache, workers=workers, exchange=exchange, tmp_dir=work)
+    wall, peak = t.stop()
+    sources = parsed.sources if len(parsed.sources) else empty_frame(SourcesModel)
+    segments = parsed.segments if len(parsed.segments) else empty_frame(RawSegmentsModel)
+    split_problems = registry_problems + parsed.split_problems
+    sections, items, facts = parsed.sections, parsed.items, parsed.facts
+    ws = parsed.stage_seconds
+    busy = sum(ws.values()) or 1.0
+    rows = {"split": len(sources) + len(segments), "sections": len(sections) + len(items),
+            "extract": sum(len(f) for f in facts.values())}
+    for name in ("split", "sections", "extract"):
+        share = wall * ws[name] / busy if workers > 1 else ws[name]
+        run.stages.append(Stage(name, share, rows[name], peak, ws[name] if workers > 1 else None,
+                                f"fused in {workers} workers" if workers > 1 else ""))
+    run.info["parse"] = {"fused_wall": wall, "worker_seconds": ws, "join_seconds": parsed.join_seconds,
+                         "batches": parsed.batches, "cache_hits": parsed.cache_hits,
+                         "cache_misses": parsed.cache_misses, "worker_peak_rss": parsed.worker_peak_rss}
+
+    # ---- match (as pipeline/defs/matching.py match_facts)
+    t = _Timer()
+    drug_of = dict(zip(sources["source_id"], sources["drug"]))
+    matched = {table: match_table(facts[table], table, matcher, drug_of)
+               for table in ("adverse_effects", "conditions", "interactions")}
+    dosing = facts["dosing"].copy()
+    dosing["indication_concept_id"] = [matcher.match(x, ("condition", "phenotype")).concept_id if x else ""
+                                       for x in dosing["indication"].fillna("")] if len(dosing) else pd.Series(dtype=object)
+    used = pd.concat([f[["source_id", "concept_id"]] for f in matched.values()], ignore_index=True)
+    used["drug"] = used["source_id"].map(drug_of)
+    relations = concept_relations(used, concepts)
+    seconds, peak = t.stop()
+    run.stages.append(Stage("match", seconds, sum(len(f) for f in matched.values()) + len(relations), peak,
+                            note=f"{matcher.misses} distinct wordings, cache hit rate {matcher.hit_rate:.1%}"))
+    run.info["match_cache"] = {"distinct": matcher.misses, "hits": matcher.hits, "hit_rate": matcher.hit_rate}
+
+    # ---- reconcile (as pipeline/defs/reconciliation.py)
+    t = _Timer()
+    populations = set(concepts.loc[concepts["kind"] == "population", "concept_id"])
+    disc, evidence, deps = reconcile(sources, dosing, matched["adverse_effects"], matched["conditions"],
+                                     matched["interactions"], facts["statements"], facts["data_quality"], relations,
+                                     populations)
+    decisions_file = reports_dir / "decisions.csv"
+    decision_rows, decision_problems = read_decisions(decisions_file)
+    disc, reviews, more = apply_decisions(disc, evidence, decision_rows, decisions_file.name)
+    decision_problems += more
+    seconds, peak = t.stop()
+    run.stages.append(Stage("reconcile", seconds, len(disc) + len(evidence) + len(deps), peak,
+                            note=f"{len(disc)} discrepancies"))
+
+    # ---- history (as pipeline/defs/history.py)
+    t = _Timer()
+    prev = load_history(history_dir)
+    fact_tables = {"adverse_effects": matched["adverse_effects"], "conditions": matched["conditions"],
+                   "interactions": matched["interactions"], "dosing": dosing, "statements": facts["statements"]}
+    counts = {"sources": len(sources), "sections": len(sections), "discrepancies": len(disc),
+              **{k: len(v) for k, v in fact_tables.items()}}
+    now = pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
+    history, changes = update_history(prev, f"bench-{label}-{time.time_ns()}", now, now, sources, sections,
+                                      fact_tables, disc, counts)
+    seconds, peak = t.stop()
+    run.stages.append(Stage("history", seconds, sum(len(h) for h in history.values()), peak))
+
+    # ---- report (as pipeline/defs/publish.py discrepancy_report)
+    t = _Timer()
+    written = write_reports(reports_dir, sources, disc, evidence, matched["conditions"], matched["adverse_effects"],
+                            changes)
+    seconds, peak = t.stop()
+    run.stages.append(Stage("report", seconds, len(written), peak, note=f"{len(written)} files"))
+
+    # ---- the tables, as the Dagster assets name them
+    quarantine_parts = [problems_frame(p) for p in (split_problems, parsed.section_problems,
+                                                    parsed.extract_problems, decision_problems)]
+    quarantine = [f for f in quarantine_parts if not f.empty]
+    tables = {
+        "sources": sources, "raw_segments": segments, "sections": sections, "list_items": items,
+        "quarantine": pd.concat(quarantine, ignore_index=True) if quarantine else quarantine_parts[0],
+        "dosing": dosing, "adverse_effects": matched["adverse_effects"], "conditions": matched["conditions"],
+        "interactions": matched["interactions"], "statements": facts["statements"],
+        "drug_profile": facts["drug_profile"], "data_quality": facts["data_quality"], "concepts": concepts,
+        "concept_terms": terms, "concept_relations": relations, "discrepancies": disc,
+        "discrepancy_evidence": evidence, "source_dependencies": deps, "reviews": reviews, **history,
+    }
+    mentions = {"adverse_effect_mentions": facts["adverse_effects"], "condition_mentions": facts["conditions"],
+                "interaction_mentions": facts["interactions"], "dose_statements": facts["dosing"]}
+    missing = [name for name in WAREHOUSE_MODELS if name not in tables]
+    if missing:
+        run.info["tables_not_benchmarked"] = missing
+
+    # ---- checks: every table against its pandera model (the Dagster asset checks)
+    t = _Timer()
+    failures = {}
+    for name, model in [*WAREHOUSE_MODELS.items(), *MENTION_MODELS.items()]:
+        frame = tables.get(name, mentions.get(name))
+        if frame is None:
+            continue
+        try:
+            model.validate(frame, lazy=True)
+        except Exception as exc:  # noqa: BLE001 - reported, not raised: a benchmark measures
+            failures[name] = type(exc).__name__
+    seconds, peak = t.stop()
+    run.stages.append(Stage("checks", seconds, sum(len(f) for f in (*tables.values(), *mentions.values())), peak,
+                            note="all passed" if not failures else f"FAILED: {failures}"))
+
+    # ---- publish: DuckDB written whole and swapped in, history saved, Parquet export
+    t = _Timer()
+    published = {name: tables[name] for name in WAREHOUSE_MODELS if name in tables}
+    target = publish(published, WAREHOUSE_MODELS, warehouse_dir / "drug_facts.duckdb", views_sql(), VIEW_COMMENTS,
+                     DERIVED_COLUMN_COMMENTS)
+    save_history(history_dir, {name: tables[name] for name in HISTORY_TABLES})
+    export_parquet(published, warehouse_dir / "parquet")
+    seconds, peak = t.stop()
+    run.stages.append(Stage("publish", seconds, sum(len(f) for f in published.values()), peak,
+                            note=f"{target.stat().st_size / MB:.0f} MB DuckDB + Parquet"))
+    run.info["rows"] = {name: len(f) for name, f in tables.items()}
+    if keep_outputs is not None:
+        keep_outputs.update(tables=tables, matcher=matcher)
+    return run
+
+
+# ------------------------------------------------------------------------------------ matching
+def unseen_mentions(terms: pd.DataFrame, n: int, seed: int = 0) -> list[tuple[str, tuple[str, ...]]]:
+    """``n`` distinct mentions whose normalised wording is no vocabulary term: vocabulary terms
+    with a typo (two letters swapped, one dropped), words reordered, a grading word added, or a
+    word dropped. Each with the domains its table would match against."""
+    from pipeline.normalise import normalise_term
+
+    rng = random.Random(seed)
+    pool = terms[terms["domain"].isin(["phenotype", "condition"])][["term", "domain"]].drop_duplicates()
+    pool = list(pool.itertuples(index=False, name=None))
+    known = set(terms["term_norm"])
+    out, seen = [], set()
+    while len(out) < n:
+        term, domain = rng.choice(pool)
+        words = term.split()
+        kind = rng.random()
+        i = rng.randrange(len(words))
+        w = words[i]
+        if kind < 0.35 and len(w) >= 5:
+            j = rng.randrange(1, len(w) - 2)
+            words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+        elif kind < 0.55 and len(w) >= 5:
+            j = rng.randrange(1, len(w) - 1)
+            words[i] = w[:j] + w[j + 1:]
+        elif kind < 0.75 and len(words) >= 2:
+            j = rng.randrange(len(words) - 1)
+            words[j], words[j + 1] = words[j + 1], words[j]
+        elif kind < 0.9:
+            words.insert(0, rng.choice(["severe", "mild", "acute", "chronic", "recurrent", "progressive"]))
+        elif len(words) >= 3:
+            del words[i]
+        mention = " ".join(words)
+        norm = normalise_term(mention)
+        if not norm or norm in known or norm in seen:
+            continue
+        seen.add(norm)
+        domains = ("phenotype",) if domain == "phenotype" else ("population", "condition", "phenotype")
+        out.append((mention, domains))
+    return out
+
+
+def _match_worker(chunk):
+    matcher = _FORKED_MATCHER
+    return [matcher.match(m, d) for m, d in chunk]
+
+
+_FORKED_MATCHER = None
+
+
+def match_benchmark(concepts: pd.DataFrame, terms: pd.DataFrame, n: int = 5000, sample: int = 200,
+                    cdist_sample: int = 1000, workers: int = 2, seed: int = 0) -> dict:
+    """The project matcher against two brute-force baselines, on distinct unseen mentions, and
+    the accuracy of each on the gold concepts (tests/gold/baclofen_concepts.yaml)."""
+    import numpy as np
+    import yaml
+    from rapidfuzz import fuzz, process
+
+    from pipeline.evaluation import concept_accuracy
+    from pipeline.match import Matcher, ancestors_map, settings
+    from pipeline.normalise import normalise_term
+
+    global _FORKED_MATCHER
+    out: dict = {"mentions": n}
+    mentions = unseen_mentions(terms, n, seed)
+    t0 = time.perf_counter()
+    matcher = Matcher(concepts, terms).prepare()
+    out["matcher_build_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = [matcher.match(m, d) for m, d in mentions]
+    seconds = time.perf_counter() - t0
+    methods = pd.Series([r.match_method for r in results]).value_counts().to_dict()
+    out["matcher"] = {"seconds": seconds, "per_second": n / seconds, "methods": methods,
+                      "cache": {"hits": matcher.hits, "misses": matcher.misses}}
+    # the same distinct mentions on both cores: the built matcher is shared with forked workers
+    if workers > 1 and hasattr(os, "fork"):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        _FORKED_MATCHER = Matcher(concepts, terms).prepare()
+        chunks = [mentions[k::workers * 4] for k in range(workers * 4)]
+        t0 = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+            par = [r for part in pool.map(_match_worker, chunks) for r in part]
+        par_seconds = time.perf_counter() - t0
+        _FORKED_MATCHER = None
+        out["matcher_parallel"] = {"workers": workers, "seconds": par_seconds, "per_second": n / par_seconds}
+        del par
+
+    # baselines over the whole vocabulary of the allowed domains, on the normalised wording
+    choices_all = {}
+    for dom in (("phenotype",), ("population", "condition", "phenotype")):
+        sub = terms[terms["domain"].isin(dom)].reset_index(drop=True)
+        choices_all[dom] = (sub["term_norm"].tolist(), sub["concept_id"].tolist())
+    rng = random.Random(seed + 1)
+    picked = rng.sample(mentions, min(sample, len(mentions)))
+    t0 = time.perf_counter()
+    for m, d in picked:
+        process.extractOne(normalise_term(m), choices_all[d][0], scorer=fuzz.WRatio)
+    s_extract = time.perf_counter() - t0
+    out["extractone_wratio"] = {"sample": len(picked), "seconds": s_extract, "ms_per_mention": 1000 * s_extract / len(picked),
+                                "per_second": len(picked) / s_extract}
+    picked = rng.sample(mentions, min(cdist_sample, len(mentions)))
+    scorer = getattr(fuzz, settings()["fuzzy_scorer"])
+    t0 = time.perf_counter()
+    for dom in choices_all:
+        queries = [normalise_term(m) for m, d in picked if d == dom]
+        if queries:
+            for k in range(0, len(queries), 200):  # 200 x 53,000 scores at a time
+                scores = process.cdist(queries[k:k + 200], choices_all[dom][0], scorer=scorer, workers=-1,
+                                       dtype=np.uint8)
+                scores.argmax(axis=1)
+    s_cdist = time.perf_counter() - t0
+    out["cdist_bruteforce"] = {"sample": len(picked), "seconds": s_cdist, "per_second": len(picked) / s_cdist,
+                               "scorer": settings()["fuzzy_scorer"], "threads": "all cores"}
+
+    # accuracy on the gold concepts, each method on the same gold wordings
+    gold = yaml.safe_load((paths.PROJECT_ROOT / "tests" / "gold" / "baclofen_concepts.yaml").read_text(encoding="utf-8"))
+    anc = ancestors_map(concepts)
+    labels = dict(zip(concepts["concept_id"], concepts["label"]))
+    accuracy = {}
+    for table, key, dom in (("adverse_effects", "adverse_effects", ("phenotype",)),
+                            ("conditions", "conditions", ("population", "condition", "phenotype"))):
+        words = list(gold[key])
+        fresh = Matcher(concepts, terms)
+        predictions = {
+            "matcher": [fresh.match(w, dom).concept_id for w in words],
+            "extractone_wratio": [choices_all[dom][1][process.extractOne(normalise_term(w), choices_all[dom][0],
+                                                                         scorer=fuzz.WRatio)[2]] for w in words],
+            "cdist_argmax": [choices_all[dom][1][int(i)] for i in process.cdist(
+                [normalise_term(w) for w in words], choices_all[dom][0], scorer=scorer, workers=-1,
+                dtype=np.uint8).argmax(axis=1)],
+        }
+        accuracy[table] = {}
+        for method, ids in predictions.items():
+            frame = pd.DataFrame({"mention": words, "concept_id": ids, "concept_label": [labels.get(i, "") for i in ids]})
+            r = concept_accuracy(frame, gold, table, anc)
+            accuracy[table][method] = {"checked": r["checked"], "correct": r["correct"], "compatible": r["compatible"],
+                                       "carried": r["carried"], "gold_wordings": len(words)}
+    out["accuracy"] = accuracy
+    return out
+
+
+# ------------------------------------------------------------------------------------ dagster
+def dagster_child(out_json: Path) -> int:
+    """Run in a fresh process: materialise every asset and check of the real definitions, and
+    record the run's wall time and each step's duration from the event log."""
+    t_start = time.perf_counter()
+    import dagster as dg
+
+    from pipeline.definitions import defs
+
+    t_import = time.perf_counter() - t_start
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    with dg.DagsterInstance.get() as instance:
+        t0 = time.perf_counter()
+        result = dg.materialize(list(defs.assets) + list(defs.asset_checks or []), instance=instance,
+                                raise_on_error=False,
+                                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+        t_run = time.perf_counter() - t0
+        steps: dict[str, dict] = {}
+        for event in instance.all_logs(result.run_id):
+            dagster_event = event.dagster_event
+            if dagster_event is None or not dagster_event.step_key:
+                continue
+            kind = dagster_event.event_type_value
+            entry = steps.setdefault(dagster_event.step_key, {})
+            if kind == "STEP_START":
+                entry["start"] = event.timestamp
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+                entry["end"] = event.timestamp
+        durations = {k: v["end"] - v["start"] for k, v in steps.items() if "start" in v and "end" in v}
+    out_json.write_text(json.dumps({"import_s": t_import, "run_s": t_run, "success": result.success,
+                                    "steps": durations, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024},
+                                   indent=1), encoding="utf-8")
+    return 0 if result.success else 1
+
+
+def run_dagster(raw: Path, work: Path, vocab_src: Path) -> dict:
+    cache = work / "cache"
+    copy_vocabulary(vocab_src, cache)
+    env = {**os.environ, "DRUG_FACTS_RAW_DIR": str(raw), "DRUG_FACTS_WAREHOUSE_DIR": str(work / "warehouse"),
+           "DRUG_FACTS_REPORTS_DIR": str(work / "reports"), "DRUG_FACTS_CACHE_DIR": str(cache),
+           "DRUG_FACTS_DECISIONS": str(work / "reports" / "decisions.csv"),
+           "DAGSTER_HOME": str(work / "dagster_home"), "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0"}
+    out_json = work / "dagster.json"
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pipeline.bench", "--dagster-child", str(out_json)], env=env,
+                          cwd=str(paths.PROJECT_ROOT), capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    info = json.loads(out_json.read_text(encoding="utf-8")) if out_json.exists() else {}
+    info.update(process_wall_s=wall, returncode=proc.returncode)
+    if proc.returncode:
+        info["stderr_tail"] = proc.stderr[-2000:]
+    return info
+
+
+# ------------------------------------------------------------------------------------ report
+def _fmt_bytes(n: int) -> str:
+    return f"{n / MB:,.0f} MB" if n else "-"
+
+
+def stage_table(run: Run, n_docs: int, n_bytes: int) -> str:
+    lines = [f"{'stage':<10} {'wall s':>8} {'docs/s':>9} {'MB/s':>7} {'peak RSS':>9} {'rows':>10}  note"]
+    for s in run.stages:
+        dps = n_docs / s.seconds if s.seconds else float("inf")
+        mbps = n_bytes / MB / s.seconds if s.seconds else float("inf")
+        note = s.note + (f" ({s.worker_seconds:.1f} worker-s)" if s.worker_seconds is not None else "")
+        lines.append(f"{s.name:<10} {s.seconds:>8.2f} {dps:>9,.0f} {mbps:>7.2f} {_fmt_bytes(s.peak_rss):>9} "
+                     f"{s.rows:>10,}  {note}")
+    total = run.total
+    peak = max((s.peak_rss for s in run.stages), default=0)
+    lines.append(f"{'TOTAL':<10} {total:>8.2f} {n_docs / total:>9,.0f} {n_bytes / MB / total:>7.2f} "
+                 f"{_fmt_bytes(peak):>9} {sum(s.rows for s in run.stages):>10,}")
+    lines.append("start-up (fixed): " + ", ".join(f"{k} {v:.2f} s" for k, v in run.startup.items()))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pipeline.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--drugs", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None, help="folder for the corpus and results (default bench/out/N<drugs>)")
+    parser.add_argument("--keep", action="store_true", help="keep the corpus, warehouses and reports")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--exchange", choices=("pipe", "parquet"), default="pipe")
+    parser.add_argument("--mentions", type=int, default=5000, help="distinct unseen mentions for the matching benchmark")
+    parser.add_argument("--no-serial", action="store_true", help="skip the one-process run")
+    parser.add_argument("--no-dagster", action="store_true", help="skip the Dagster run")
+    parser.add_argument("--no-matching", action="store_true", help="skip the matching benchmark")
+    parser.add_argument("--dagster-child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.dagster_child:
+        return dagster_child(args.dagster_child)
+
+    from pipeline.synthetic import generate_corpus
+
+    out = (args.out or paths.PROJECT_ROOT / "bench" / "out" / f"N{args.drugs}").resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    SAMPLER.start()
+    results: dict = {"drugs": args.drugs, "workers": args.workers, "seed": args.seed, "exchange": args.exchange,
+                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                 "platform": platform.platform()}}
+    vocab_src = paths.cache_dir()
+
+    t0 = time.perf_counter()
+    info = generate_corpus(out / "corpus", args.drugs, args.seed)
+    raw = Path(info["raw_dir"])
+    results["generate_s"] = time.perf_counter() - t0
+    stats = corpus_stats(raw)
+    n_docs, n_bytes = info["sources"], stats["bytes"]
+    results["corpus"] = {"drugs": args.drugs, "sources": n_docs, "files": stats["files"], "bytes": n_bytes}
+    print(f"corpus: {args.drugs} drugs, {n_docs} sources, {n_bytes / MB:.1f} MB in {stats['files']} files "
+          f"(generated in {results['generate_s']:.1f} s, not counted)")
+
+    fl = floor(raw)
+    results["floor"] = fl
+    print(f"floor: read + one regex pass {fl['seconds']:.3f} s ({n_bytes / MB / fl['seconds']:.0f} MB/s)")
+
+    # ---- full run with the worker pool, cold caches
+    cache_a = out / "cache_parallel"
+    copy_vocabulary(vocab_src, cache_a)
+    full = run_pipeline(raw, out / "run_parallel", cache_a, args.workers, "parallel", args.exchange)
+    results["full"] = _run_json(full)
+    print(f"\n== full run, {args.workers} worker processes (cold caches) ==")
+    print(stage_table(full, n_docs, n_bytes))
+    e2e = full.total + sum(full.startup.values())
+    results["end_to_end_s"] = e2e
+    print(f"end to end (start-up included) {e2e:.1f} s = {n_docs / e2e:,.0f} docs/s; pipeline / floor = "
+          f"{full.total / fl['seconds']:,.0f}x; peak memory so far {_fmt_bytes(SAMPLER.overall)}")
+
+    # ---- incremental: one source edited, caches warm
+    edited = _edit_one_source(raw, args.seed)
+    inc = run_pipeline(raw, out / "run_parallel", cache_a, args.workers, "incremental", args.exchange)
+    results["incremental"] = {**_run_json(inc), "edited": edited,
+                              "share_of_full": inc.total / full.total}
+    print(f"\n== incremental re-run after editing {edited['source_id']} ==")
+    print(stage_table(inc, n_docs, n_bytes))
+    print(f"incremental / full = {inc.total / full.total:.1%} (start-up excluded from both: "
+          f"{sum(inc.startup.values()):.2f} s)")
+
+    # ---- one process, cold caches (speed-up, and the reference for Dagster's overhead)
+    if not args.no_serial:
+        cache_b = out / "cache_serial"
+        copy_vocabulary(vocab_src, cache_b)
+        serial = run_pipeline(raw, out / "run_serial", cache_b, 1, "serial")
+        results["serial"] = _run_json(serial)
+        p_par = sum(full.stage(s).seconds for s in ("split", "sections", "extract"))
+        p_ser = sum(serial.stage(s).seconds for s in ("split", "sections", "extract"))
+        results["speedup_parse"] = p_ser / p_par
+        results["speedup_total"] = serial.total / full.total
+        print(f"\n== one process (cold caches) ==")
+        print(stage_table(serial, n_docs, n_bytes))
+        print(f"speed-up with {args.workers} processes: split+sections+extract {p_ser / p_par:.2f}x, "
+              f"whole pipeline {serial.total / full.total:.2f}x")
+
+    # ---- matching
+    if not args.no_matching:
+        from pipeline.normalise import load_or_build_vocabulary
+
+        concepts, terms, _ = load_or_build_vocabulary(cache_a)
+        mb = match_benchmark(concepts, terms, n=args.mentions, workers=args.workers, seed=args.seed)
+        mb["pipeline_cache"] = full.info.get("match_cache")
+        results["matching"] = mb
+        print("\n== matching: distinct unseen mentions against the full vocabularies ==")
+        print(f"vocabulary: {len(terms):,} terms ({(terms['domain'] == 'phenotype').sum():,} HPO names and synonyms, "
+              f"{(terms['domain'] == 'condition').sum():,} condition terms)")
+        print(f"project Matcher      {mb['matcher']['per_second']:>8,.0f} mentions/s  (1 process; "
+              f"{mb.get('matcher_parallel', {}).get('per_second', 0):,.0f}/s on {args.workers})  {mb['matcher']['methods']}")
+        print(f"extractOne WRatio    {mb['extractone_wratio']['per_second']:>8,.1f} mentions/s  "
+              f"({mb['extractone_wratio']['ms_per_mention']:.0f} ms a mention, sample {mb['extractone_wratio']['sample']})")
+        print(f"cdist brute force    {mb['cdist_bruteforce']['per_second']:>8,.0f} mentions/s  "
+              f"(sample {mb['cdist_bruteforce']['sample']}, {mb['cdist_bruteforce']['scorer']}, all cores)")
+        pc = full.info.get("match_cache") or {}
+        print(f"pipeline match cache: {pc.get('distinct', 0):,} distinct wordings, hit rate {pc.get('hit_rate', 0):.1%}")
+        for table, methods in mb["accuracy"].items():
+            print(f"gold {table:<15} " + "   ".join(
+                f"{m}: {v['correct']}/{v['checked']} correct ({v['compatible']} compatible)" for m, v in methods.items()))
+
+    # ---- Dagster
+    if not args.no_dagster:
+        dg_info = run_dagster(raw, out / "run_dagster", vocab_src)
+        results["dagster"] = dg_info
+        reference = results.get("serial", results["full"])
+        domain_s = reference["total_s"] + sum(reference["startup"].values())
+        if dg_info.get("returncode") == 0:
+            overhead = dg_info["process_wall_s"] - domain_s
+            steps = sum(dg_info.get("steps", {}).values())
+            dg_info.update(domain_reference_s=domain_s, overhead_s=overhead,
+                           overhead_share=overhead / dg_info["process_wall_s"],
+                           between_steps_s=dg_info["run_s"] - steps)
+            print(f"\n== Dagster: the real definitions on the same tree (fresh process, one process) ==")
+            print(f"process wall {dg_info['process_wall_s']:.1f} s = imports {dg_info['import_s']:.1f} s + materialise "
+                  f"{dg_info['run_s']:.1f} s (steps {steps:.1f} s, between steps {dg_info['between_steps_s']:.1f} s)")
+            print(f"same work without Dagster (one process, start-up included): {domain_s:.1f} s -> Dagster overhead "
+                  f"{overhead:.1f} s = {overhead / dg_info['process_wall_s']:.0%} of the Dagster run")
+        else:
+            print(f"\nDagster run FAILED (return code {dg_info.get('returncode')}):\n{dg_info.get('stderr_tail', '')}")
+
+    results["peak_rss_overall"] = SAMPLER.overall
+    results["ru_maxrss_self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    results["ru_maxrss_children"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    SAMPLER.stop()
+    result_file = out / f"bench-{args.drugs}.json"
+    result_file.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    print(f"\npeak resident memory (process tree, sampled): {_fmt_bytes(SAMPLER.overall)}; results: {result_file}")
+    if not args.keep:
+        for child in out.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+    return 0
+
+
+def _run_json(run: Run) -> dict:
+    return {"label": run.label, "workers": run.workers, "total_s": run.total, "startup": run.startup,
+            "stages": [asdict(s) for s in run.stages], "info": run.info}
+
+
+def _edit_one_source(raw: Path, seed: int) -> dict:
+    """Insert a sentence under the title of one source (a medical article): that source's text
+    changes, nothing else in the corpus does."""
+    from pipeline.registry import load_registry
+
+    entries, _ = load_registry(raw / "registry.toml")
+    candidates = [e for e in entries if e.kind == "medical_article" and e.start_marker] or \
+                 [e for e in entries if e.start_marker]
+    entry = candidates[random.Random(seed).randrange(len(candidates))]
+    path = raw / entry.raw_path
+    with open(path, encoding="utf-8", newline="") as fh:
+        text = fh.read()
+    at = text.index(entry.start_marker) + len(entry.start_marker)
+    text = text[:at] + "\n\nThis page was revised: readers should read the package leaflet again." + text[at:]
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+    return {"raw_path": entry.raw_path, "source_id": entry.source_id}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

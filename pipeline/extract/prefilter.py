@@ -1,0 +1,119 @@
+"""Literal prefilters for regular expressions: skip a search that cannot match.
+
+Most cue patterns need some word to be present ("interact", "side effect", "store"...). From a
+compiled pattern, ``needles(pattern)`` derives a set of lower-case ASCII strings of which every
+match contains at least one (the way RE2 and Hyperscan prefilter); when a text contains none of
+them, the pattern cannot match it and is not run. The answer is never wrong, only sometimes
+unhelpful: a pattern with no derivable literal (``\\d+ mg`` has one, ``[A-Z]\\w+`` has none) is
+always run.
+
+Soundness: needles come only from the part of a pattern that consumes text (never from look-
+around assertions, whose text may lie outside a match or outside ``pos:endpos``); every
+alternative of a branch must contribute; a repeat counts only when it must occur at least once.
+Texts are compared lower-cased; under ``re.IGNORECASE`` three characters (U+0130, U+0131,
+U+017F) match an ASCII letter without lower-casing to it, so a text holding one of them is never
+filtered.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+try:  # Python 3.11+
+    from re import _constants as _C
+    from re import _parser as _P
+except ImportError:  # pragma: no cover - older Pythons
+    import sre_constants as _C  # type: ignore[no-redef]
+    import sre_parse as _P  # type: ignore[no-redef]
+
+# Characters that IGNORECASE matches to an ASCII letter although str.lower() does not map them to it.
+_UNSAFE = ("\u0130", "\u0131", "\u017f")
+_REPEATS = {_C.MAX_REPEAT, _C.MIN_REPEAT}
+if hasattr(_C, "POSSESSIVE_REPEAT"):
+    _REPEATS.add(_C.POSSESSIVE_REPEAT)
+
+
+def _best(candidates: list[frozenset[str]]) -> frozenset[str] | None:
+    """The most selective requirement: the one whose shortest needle is longest, then fewest."""
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (min(len(s) for s in c), -len(c)))
+
+
+def _required(seq) -> frozenset[str] | None:
+    """A set of strings of which any match of the parsed sequence ``seq`` contains one, or None."""
+    candidates: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            candidates.append(frozenset(["".join(run)]))
+            run.clear()
+
+    for op, av in seq:
+        if op is _C.LITERAL and av < 128:
+            run.append(chr(av).lower())
+            continue
+        close_run()
+        if op is _C.SUBPATTERN:
+            sub = _required(av[-1])
+        elif op is _C.BRANCH:
+            branches = [_required(b) for b in av[1]]
+            sub = frozenset().union(*branches) if branches and all(b for b in branches) else None
+        elif op in _REPEATS:
+            low, _high, body = av
+            sub = _required(body) if low >= 1 else None
+        elif getattr(_C, "ATOMIC_GROUP", None) is not None and op is _C.ATOMIC_GROUP:
+            sub = _required(av)
+        else:  # classes, categories, anchors, assertions, back references: no literal
+            sub = None
+        if sub:
+            candidates.append(sub)
+    close_run()
+    best = _best(candidates)
+    return best if best and all(best) else None
+
+
+@lru_cache(maxsize=4096)
+def needles(pattern: re.Pattern) -> tuple[str, ...] | None:
+    """Lower-case strings of which every match of ``pattern`` contains one; None when unknown."""
+    try:
+        parsed = _P.parse(pattern.pattern, pattern.flags)
+    except Exception:  # an exotic pattern: never filter it
+        return None
+    found = _required(parsed)
+    return tuple(sorted(found, key=len, reverse=True)) if found else None
+
+
+def lowered(text: str) -> str | None:
+    """``text`` lower-cased for ``may_match``, or None when it must not be filtered."""
+    if not text.isascii() and any(ch in text for ch in _UNSAFE):
+        return None
+    return text.lower()
+
+
+_NEEDLES: dict = {}
+_UNKNOWN = object()
+
+
+def may_match(pattern: re.Pattern, low: str | None) -> bool:
+    """False only when ``pattern`` cannot match the text whose ``lowered`` form is ``low``."""
+    if low is None:
+        return True
+    found = _NEEDLES.get(pattern, _UNKNOWN)
+    if found is _UNKNOWN:
+        found = _NEEDLES[pattern] = needles(pattern)
+    if found is None:
+        return True
+    for n in found:
+        if n in low:
+            return True
+    return False
+
+
+def search(pattern: re.Pattern, text: str, low: str | None = None):
+    """``pattern.search(text)``, skipped (None) when the prefilter rules a match out."""
+    if low is None:
+        low = lowered(text)
+    return pattern.search(text) if may_match(pattern, low) else None

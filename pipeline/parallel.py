@@ -1,0 +1,361 @@
+"""Splitting, sectioning and extraction over worker processes.
+
+Each raw file's sources are independent of every other file's, so the work is cut into batches
+of whole raw files (contiguous in the order ``split_all`` reads them) and each worker runs the
+project's own serial functions on its batch: ``split_all`` on the batch's registry entries,
+then ``section_rows`` and ``extract_rows`` (the row-producing halves of ``section_all`` and
+``extract_all``). The parent joins the batches' rows in batch order and builds the tables with
+the same code as the serial functions, so the result is the serial result: same rows, same
+order, same dtypes (tests/bench/test_parallel.py checks this on the seed and on a synthetic
+corpus).
+
+Workers share the content-hash caches (``pipeline.cache.SourceCache`` directories): an entry is
+written under a temporary name and renamed, so two processes never see half an entry.
+
+``exchange="parquet"`` makes each worker write its batch's tables as Parquet files in a
+temporary folder (the parent reads them back) instead of sending rows through the pool's
+pipe; the tables are re-typed from their values after concatenation, as the serial
+functions type them. ``exchange="pipe"`` (the default) is exact by construction.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.cache import SourceCache
+from pipeline.extract import FACT_TABLES, extract_rows, frames_from_rows
+from pipeline.extract.units import _row_type
+from pipeline.problems import Problem
+from pipeline.registry import SourceEntry
+from pipeline.sections import section_frames, section_rows
+from pipeline.split import split_all
+
+DEFAULT_WORKERS = 2
+BATCHES_PER_WORKER = 4  # several batches a worker, so a slow batch does not leave a core idle
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """What a worker needs to open the same ``SourceCache`` as the parent (a cache object holds
+    hit counters, so each process opens its own)."""
+    directory: str | None
+    stage: str
+    version: str
+
+    @classmethod
+    def of(cls, cache: SourceCache | None) -> "CacheSpec | None":
+        if cache is None:
+            return None
+        directory = str(cache.directory.parent) if cache.directory is not None else None
+        return cls(directory, cache.stage, cache.version)
+
+    def open(self) -> SourceCache:
+        return SourceCache(Path(self.directory) if self.directory else None, self.stage, self.version)
+
+
+@dataclass
+class ParseResult:
+    """Everything the split, sections and extraction stages produce, as the serial functions
+    return it, plus per-stage timings (seconds of worker time) and cache counters."""
+    sources: pd.DataFrame
+    segments: pd.DataFrame
+    split_problems: list[Problem]
+    sections: pd.DataFrame
+    items: pd.DataFrame
+    section_problems: list[Problem]
+    facts: dict[str, pd.DataFrame]
+    extract_problems: list[Problem]
+    stage_seconds: dict[str, float] = field(default_factory=dict)   # summed over workers
+    join_seconds: float = 0.0                                      # building the tables in the parent
+    cache_hits: dict[str, int] = field(default_factory=dict)
+    cache_misses: dict[str, int] = field(default_factory=dict)
+    worker_peak_rss: int = 0                                       # bytes, largest worker
+    workers: int = 1
+    batches: int = 1
+
+
+def file_batches(entries: list[SourceEntry], n_batches: int) -> list[list[SourceEntry]]:
+    """Registry entries cut into at most ``n_batches`` groups of whole raw files, in the order
+    ``split_all`` reads the files (sorted by raw_path), sizes balanced by source count."""
+    by_file: dict[str, list[SourceEntry]] = {}
+    for e in entries:
+        by_file.setdefault(e.raw_path, []).append(e)
+    files = sorted(by_file)
+    if not files:
+        return []
+    n_batches = max(1, min(n_batches, len(files)))
+    total = len(entries)
+    batches: list[list[SourceEntry]] = [[]]
+    done = 0
+    for k, f in enumerate(files):
+        target = total * len(batches) / n_batches
+        if batches[-1] and done >= target and len(batches) < n_batches:
+            batches.append([])
+        batches[-1] += by_file[f]
+        done += len(by_file[f])
+    return batches
+
+
+def _rows_by_source_from_dicts(rows: list[dict]) -> dict[str, list]:
+    """source_id -> rows as namedtuples (the form ``extract_rows`` reads), in order."""
+    out: dict[str, list] = {}
+    if not rows:
+        return out
+    row = _row_type(tuple(rows[0]))
+    for d in rows:
+        sid = d.get("source_id")
+        if isinstance(sid, str):
+            out.setdefault(sid, []).append(row(**d))
+    return out
+
+
+def _parse_batch(task: tuple) -> dict:
+    """Worker: split, section and extract one batch of raw files."""
+    (index, raw_root, entries, max_bytes, control_ratio, sec_spec, fact_spec, exchange_dir) = task
+    t0 = time.perf_counter()
+    sources, segments, split_problems = split_all(Path(raw_root), entries, max_bytes, control_ratio)
+    t1 = time.perf_counter()
+    sec_cache = sec_spec.open() if sec_spec else None
+    fact_cache = fact_spec.open() if fact_spec else None
+    if len(sources):
+        sec_rows, item_rows, sec_problems = section_rows(sources, sec_cache)
+    else:
+        sec_rows, item_rows, sec_problems = [], [], []
+    t2 = time.perf_counter()
+    if len(sources):
+        fact_rows, ext_problems = extract_rows(sources, _rows_by_source_from_dicts(sec_rows),
+                                               _rows_by_source_from_dicts(item_rows), fact_cache)
+    else:
+        fact_rows, ext_problems = {t: [] for t in FACT_TABLES}, []
+    t3 = time.perf_counter()
+    out = {
+        "index": index, "sources": sources, "segments": segments, "split_problems": split_problems,
+        "sec_rows": sec_rows, "item_rows": item_rows, "sec_problems": sec_problems,
+        "fact_rows": fact_rows, "ext_problems": ext_problems,
+        "seconds": {"split": t1 - t0, "sections": t2 - t1, "extract": t3 - t2},
+        "hits": {"sections": sec_cache.hits if sec_cache else 0, "facts": fact_cache.hits if fact_cache else 0},
+        "misses": {"sections": sec_cache.misses if sec_cache else 0, "facts": fact_cache.misses if fact_cache else 0},
+        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+    if exchange_dir:
+        return _write_parquet(out, Path(exchange_dir) / f"batch-{index:05d}")
+    return out
+
+
+# ------------------------------------------------------------------------------------ parquet
+_ROW_TABLES = ("sec_rows", "item_rows", *(f"fact:{t}" for t in FACT_TABLES))
+
+
+def _write_parquet(out: dict, folder: Path) -> dict:
+    """Write a batch's tables as Parquet files; return the batch with paths instead of rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {"sources": out.pop("sources"), "segments": out.pop("segments"),
+              "sec_rows": pd.DataFrame(out.pop("sec_rows")), "item_rows": pd.DataFrame(out.pop("item_rows"))}
+    for t, rows in out.pop("fact_rows").items():
+        tables[f"fact:{t}"] = pd.DataFrame(rows)
+    paths = {}
+    for name, frame in tables.items():
+        path = folder / (name.replace(":", "-") + ".parquet")
+        frame.to_parquet(path, index=False)
+        paths[name] = str(path)
+    out["parquet"] = paths
+    return out
+
+
+def _retype(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns typed from their values as ``pd.DataFrame(list_of_dicts)`` types them (a batch
+    whose column was all missing comes back as objects; joined with the others it must take
+    their type)."""
+    return pd.DataFrame({c: frame[c].tolist() for c in frame.columns}, columns=frame.columns)
+
+
+def _read_parquet_batches(results: list[dict]) -> dict[str, pd.DataFrame]:
+    joined: dict[str, pd.DataFrame] = {}
+    for name in ("sources", "segments", *_ROW_TABLES):
+        parts = [pd.read_parquet(r["parquet"][name]) for r in results]
+        parts = [p for p in parts if len(p.columns)]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        joined[name] = _retype(frame) if len(frame) and name in _ROW_TABLES else frame
+    return joined
+
+
+# ------------------------------------------------------------------------------------ driver
+def parse_sources(raw_root: Path, entries: list[SourceEntry], max_bytes: int, control_ratio: float,
+                  sections_cache: SourceCache | None = None, facts_cache: SourceCache | None = None,
+                  workers: int = DEFAULT_WORKERS, batches: int | None = None, exchange: str = "pipe",
+                  tmp_dir: Path | None = None) -> ParseResult:
+    """``split_all`` + ``section_all`` + ``extract_all`` over ``workers`` processes. With one
+    worker the serial functions run in this process. ``exchange``: "pipe" or "parquet"."""
+    if workers <= 1:
+        return _serial(raw_root, entries, max_bytes, control_ratio, sections_cache, facts_cache)
+    n_batches = batches or workers * BATCHES_PER_WORKER
+    groups = file_batches(entries, n_batches)
+    sec_spec, fact_spec = CacheSpec.of(sections_cache), CacheSpec.of(facts_cache)
+    exchange_dir = None
+    if exchange == "parquet":
+        exchange_dir = tempfile.mkdtemp(prefix="drug-facts-batches-", dir=str(tmp_dir) if tmp_dir else None)
+    elif exchange != "pipe":
+        raise ValueError(f"exchange must be 'pipe' or 'parquet', not {exchange!r}")
+    tasks = [(k, str(raw_root), g, max_bytes, control_ratio, sec_spec, fact_spec, exchange_dir)
+             for k, g in enumerate(groups)]
+    try:
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            results = list(pool.map(_parse_batch, tasks))
+        t_join = time.perf_counter()
+        if exchange == "parquet":
+            tables = _read_parquet_batches(results)
+            empty_sections, empty_items = section_frames([], [])
+            sections = tables["sec_rows"] if len(tables["sec_rows"]) else empty_sections
+            items = tables["item_rows"] if len(tables["item_rows"]) else empty_items
+            empty_facts = frames_from_rows({})
+            facts = {t: tables[f"fact:{t}"] if len(tables[f"fact:{t}"]) else empty_facts[t] for t in FACT_TABLES}
+            sources_parts = [tables["sources"]] if len(tables["sources"]) else []
+            segment_parts = [tables["segments"]] if len(tables["segments"]) else []
+        else:
+            sec_all = [r for res in results for r in res["sec_rows"]]
+            item_all = [r for res in results for r in res["item_rows"]]
+            sections, items = section_frames(sec_all, item_all)
+            facts = frames_from_rows({t: [r for res in results for r in res["fact_rows"][t]] for t in FACT_TABLES})
+            sources_parts = [res["sources"] for res in results if len(res["sources"])]
+            segment_parts = [res["segments"] for res in results if len(res["segments"])]
+        sources = pd.concat(sources_parts, ignore_index=True) if sources_parts else pd.DataFrame()
+        segments = pd.concat(segment_parts, ignore_index=True) if segment_parts else pd.DataFrame()
+        join = time.perf_counter() - t_join
+    finally:
+        if exchange_dir:
+            shutil.rmtree(exchange_dir, ignore_errors=True)
+    seconds = {k: sum(r["seconds"][k] for r in results) for k in ("split", "sections", "extract")}
+    return ParseResult(
+        sources=sources, segments=segments, split_problems=[p for r in results for p in r["split_problems"]],
+        sections=sections, items=items, section_problems=[p for r in results for p in r["sec_problems"]],
+        facts=facts, extract_problems=[p for r in results for p in r["ext_problems"]],
+        stage_seconds=seconds, join_seconds=join,
+        cache_hits={k: sum(r["hits"][k] for r in results) for k in ("sections", "facts")},
+        cache_misses={k: sum(r["misses"][k] for r in results) for k in ("sections", "facts")},
+        worker_peak_rss=max((r["peak_rss"] for r in results), default=0), workers=workers, batches=len(groups))
+
+
+def _serial(raw_root: Path, entries: list[SourceEntry], max_bytes: int, control_ratio: float,
+            sections_cache: SourceCache | None, facts_cache: SourceCache | None) -> ParseResult:
+    """The serial functions, timed: the reference the worker pool must equal."""
+    from pipeline.extract import extract_all
+    from pipeline.sections import section_all
+
+    t0 = time.perf_counter()
+    sources, segments, split_problems = split_all(raw_root, entries, max_bytes, control_ratio)
+    t1 = time.perf_counter()
+    if len(sources):
+        sections, items, section_problems = section_all(sources, sections_cache)
+    else:
+        sections, items, section_problems = *section_frames([], []), []
+    t2 = time.perf_counter()
+    if len(sources):
+        facts, extract_problems = extract_all(sources, sections, items, facts_cache)
+    else:
+        facts, extract_problems = frames_from_rows({}), []
+    t3 = time.perf_counter()
+    return ParseResult(
+        sources=sources, segments=segments, split_problems=split_problems, sections=sections, items=items,
+        section_problems=section_problems, facts=facts, extract_problems=extract_problems,
+        stage_seconds={"split": t1 - t0, "sections": t2 - t1, "extract": t3 - t2},
+        cache_hits={"sections": sections_cache.hits if sections_cache else 0,
+                    "facts": facts_cache.hits if facts_cache else 0},
+        cache_misses={"sections": sections_cache.misses if sections_cache else 0,
+                      "facts": facts_cache.misses if facts_cache else 0},
+        worker_peak_rss=0, workers=1, batches=1)
+
+
+def section_all_parallel(sources: pd.DataFrame, cache: SourceCache | None = None, workers: int = DEFAULT_WORKERS
+                         ) -> tuple[pd.DataFrame, pd.DataFrame, list[Problem]]:
+    """``pipeline.sections.section_all`` over worker processes (batches of sources): same result."""
+    if workers <= 1 or len(sources) < 2:
+        from pipeline.sections import section_all
+
+        return section_all(sources, cache)
+    spec = CacheSpec.of(cache)
+    chunks = _source_chunks(sources, workers * BATCHES_PER_WORKER)
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        results = list(pool.map(_section_chunk, [(c, spec) for c in chunks]))
+    secs = [r for res in results for r in res[0]]
+    items = [r for res in results for r in res[1]]
+    problems = [p for res in results for p in res[2]]
+    if cache is not None:
+        cache.hits += sum(res[3] for res in results)
+        cache.misses += sum(res[4] for res in results)
+    return (*section_frames(secs, items), problems)
+
+
+def _section_chunk(task):
+    chunk, spec = task
+    cache = spec.open() if spec else None
+    secs, items, problems = section_rows(chunk, cache)
+    return secs, items, problems, cache.hits if cache else 0, cache.misses if cache else 0
+
+
+def extract_all_parallel(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFrame,
+                         cache: SourceCache | None = None, workers: int = DEFAULT_WORKERS
+                         ) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
+    """``pipeline.extract.extract_all`` over worker processes (batches of sources): same result.
+    Each worker receives its sources' section and item rows with the values the serial function
+    reads from the tables."""
+    if workers <= 1 or len(sources) < 2:
+        from pipeline.extract import extract_all
+
+        return extract_all(sources, sections, items, cache)
+    from pipeline.extract import _rows_by_source
+
+    sec_by, item_by = _rows_by_source(sections), _rows_by_source(items)
+    spec = CacheSpec.of(cache)
+    sec_fields = tuple(sections.columns)
+    item_fields = tuple(items.columns)
+    tasks = []
+    for chunk in _source_chunks(sources, workers * BATCHES_PER_WORKER):
+        ids = list(chunk["source_id"])
+        tasks.append((chunk, sec_fields, {s: [tuple(r) for r in sec_by.get(s, [])] for s in ids if s in sec_by},
+                      item_fields, {s: [tuple(r) for r in item_by.get(s, [])] for s in ids if s in item_by}, spec))
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        results = list(pool.map(_extract_chunk, tasks))
+    rows = {t: [r for res in results for r in res[0][t]] for t in FACT_TABLES}
+    problems = [p for res in results for p in res[1]]
+    if cache is not None:
+        cache.hits += sum(res[2] for res in results)
+        cache.misses += sum(res[3] for res in results)
+    return frames_from_rows(rows), problems
+
+
+def _extract_chunk(task):
+    from pipeline.extract.units import _row_type
+
+    chunk, sec_fields, sec_by, item_fields, item_by, spec = task
+    cache = spec.open() if spec else None
+    sec_row, item_row = _row_type(sec_fields), _row_type(item_fields) if item_fields else None
+    secs = {s: [sec_row._make(t) for t in rows] for s, rows in sec_by.items()}
+    items = {s: [item_row._make(t) for t in rows] for s, rows in item_by.items()} if item_row else {}
+    rows, problems = extract_rows(chunk, secs, items, cache)
+    return rows, problems, cache.hits if cache else 0, cache.misses if cache else 0
+
+
+def _source_chunks(sources: pd.DataFrame, n: int) -> list[pd.DataFrame]:
+    n = max(1, min(n, len(sources)))
+    bounds = [round(k * len(sources) / n) for k in range(n + 1)]
+    return [sources.iloc[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
