@@ -76,16 +76,30 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def _pss_of(pid: int) -> int:
+    """Proportional set size: resident memory with pages shared between processes (a forked
+    worker shares its parent's) divided among them, so a process tree's PSS adds up."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return _rss_of(pid)
+
+
 def tree_rss() -> int:
-    """Resident memory of this process and all its descendants, in bytes."""
+    """Memory of this process and all its descendants, in bytes (sum of PSS)."""
     me = os.getpid()
-    return _rss_of(me) + sum(_rss_of(p) for p in _descendants(me))
+    return _pss_of(me) + sum(_pss_of(p) for p in _descendants(me))
 
 
 class MemorySampler:
-    """Samples ``tree_rss`` every ``interval`` seconds in a thread; ``peak`` since ``reset``."""
+    """Samples ``tree_rss`` every ``interval`` seconds in a thread (and at every stage boundary);
+    ``peak`` since ``reset``, ``overall`` since the start."""
 
-    def __init__(self, interval: float = 0.05):
+    def __init__(self, interval: float = 0.25):
         self.interval = interval
         self.peak = 0
         self.overall = 0
@@ -116,7 +130,7 @@ class MemorySampler:
         self._stop.set()
 
 
-SAMPLER = MemorySampler()
+SAMPLER = MemorySampler(interval=0.25)  # reading smaps_rollup costs the kernel time: 4 samples a second
 
 
 # ------------------------------------------------------------------------------------ results
@@ -158,6 +172,16 @@ class _Timer:
 
 
 # ------------------------------------------------------------------------------------ corpus
+def calibrate() -> float:
+    """Seconds for a fixed pure-Python loop: this machine's speed at the moment (shared hosts
+    vary from minute to minute; compare runs through it)."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
 def corpus_stats(raw: Path) -> dict:
     files = [p for p in sorted(raw.iterdir()) if p.is_file() and p.name != "registry.toml"]
     return {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
@@ -561,7 +585,7 @@ def _fmt_bytes(n: int) -> str:
 
 
 def stage_table(run: Run, n_docs: int, n_bytes: int) -> str:
-    lines = [f"{'stage':<10} {'wall s':>8} {'docs/s':>9} {'MB/s':>7} {'peak RSS':>9} {'rows':>10}  note"]
+    lines = [f"{'stage':<10} {'wall s':>8} {'docs/s':>9} {'MB/s':>7} {'peak mem':>9} {'rows':>10}  note"]
     for s in run.stages:
         dps = n_docs / s.seconds if s.seconds else float("inf")
         mbps = n_bytes / MB / s.seconds if s.seconds else float("inf")
@@ -604,6 +628,8 @@ def main(argv: list[str] | None = None) -> int:
                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "platform": platform.platform()}}
     vocab_src = paths.cache_dir()
+    results["calibration_s"] = [calibrate()]
+    print(f"calibration: a 5M-step Python loop takes {results['calibration_s'][0]:.2f} s on this machine now")
 
     t0 = time.perf_counter()
     info = generate_corpus(out / "corpus", args.drugs, args.seed)
@@ -699,13 +725,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"\nDagster run FAILED (return code {dg_info.get('returncode')}):\n{dg_info.get('stderr_tail', '')}")
 
+    results["calibration_s"].append(calibrate())
+    print(f"calibration at the end: {results['calibration_s'][-1]:.2f} s")
     results["peak_rss_overall"] = SAMPLER.overall
     results["ru_maxrss_self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     results["ru_maxrss_children"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     SAMPLER.stop()
     result_file = out / f"bench-{args.drugs}.json"
     result_file.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
-    print(f"\npeak resident memory (process tree, sampled): {_fmt_bytes(SAMPLER.overall)}; results: {result_file}")
+    print(f"\npeak memory (process tree, sum of PSS, sampled 4 times a second): {_fmt_bytes(SAMPLER.overall)}; "
+          f"largest single process (ru_maxrss) {_fmt_bytes(max(results['ru_maxrss_self'], results['ru_maxrss_children']))}; "
+          f"results: {result_file}")
     if not args.keep:
         for child in out.iterdir():
             if child.is_dir():

@@ -221,7 +221,7 @@ def _stances(b: _Builder, conditions: pd.DataFrame, relations: pd.DataFrame, dru
     if c.empty:
         return
     c = c.assign(drug=c["source_id"].map(drug_of))
-    keyed = [(r, *_concept_key(r)) for r in c.itertuples(index=False)]
+    keyed = [(r, *_concept_key(r)) for r in _records(c)]
     by_concept: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
     labels: dict[str, str] = {}
     for r, key, label in keyed:
@@ -261,7 +261,7 @@ def _stances(b: _Builder, conditions: pd.DataFrame, relations: pd.DataFrame, dru
             emit(drug, key, labels[key], per_source, "stance_conflict", 1.0)
     # a broad concept in one source against a narrow one in another ("kidney disease" / "chronic renal failure")
     if relations is not None and len(relations):
-        for rel in relations.itertuples(index=False):
+        for rel in _records(relations):
             if rel.broader_id in population_ids or rel.narrower_id in population_ids:
                 continue  # age groups and other populations are disjoint subsets, not broader terms
             broad = by_concept.get((rel.drug, rel.broader_id))
@@ -289,6 +289,9 @@ def _coverage(b: _Builder, table: str, frame: pd.DataFrame, drug_of: dict[str, s
         f = f[f["stance"] != "indication"]  # a use stated by one source is compared as a stance, not coverage
     f = f.assign(drug=f["source_id"].map(drug_of))
     has_category = "category" in f.columns
+    used = ("drug", "concept_id", "concept_label", "source_id", "category", "stance", "direction", "mention", "quote",
+            "section_id", "char_start", "char_end", "quote_start", "quote_end")
+    f = f[[c for c in f.columns if c in used]]  # only what is read below, converted once
     for (drug, cid), grp in _group(_records(f), "drug", "concept_id"):
         sources = sorted({r.source_id for r in grp})
         if n_sources_of.get(drug, 0) < 2:
@@ -357,7 +360,7 @@ def _data_quality(b: _Builder, data_quality: pd.DataFrame, sources: pd.DataFrame
         return
     text_of = dict(zip(sources["source_id"], sources["text"]))
     hiding = data_quality[data_quality["hides"].astype(str) != ""]
-    for r in hiding.itertuples(index=False):
+    for r in _records(hiding):
         drug = drug_of.get(r.source_id, "")
         ev = {"source_id": r.source_id, "value": r.issue, "mention": r.excerpt, "quote": text_of[r.source_id][r.char_start:r.char_end],
               "section_id": r.section_id, "char_start": int(r.char_start), "char_end": int(r.char_end),
@@ -378,39 +381,56 @@ _HIST_BINS = 32
 _ODD_SPACE = re.compile(r"[^\S ]")
 
 
-def _token_set_upper_bounds(passages: list[str], block: int = 128):
-    """Upper bounds of ``fuzz.token_set_ratio(p, q)`` for every pair of ``passages``, from token
-    and character counts only (matrix products, no string comparison). Yields
-    ``(first_row, bounds)`` for consecutive blocks of rows, so memory stays small.
+def _candidate_pairs(passages: list[str], owner: np.ndarray, cutoff: float, block: int = 256):
+    """Pairs (i, j) of passages of different sources (``owner[i] < owner[j]``) whose
+    ``fuzz.token_set_ratio`` may reach ``cutoff``, from an upper bound computed with token and
+    character counts only (matrix products, no string comparison). Yields (i, j) index arrays.
 
     token_set_ratio compares S (the shared words joined), A and B (each side's other words
     joined): it is 100 when the words of one side are a subset of the other's, else the best of
     ratio(S, S+A), ratio(S, S+B), which depend on lengths only, and of ratio(S+A, S+B), whose
-    Indel distance is at least len(A) + len(B) - 2 LCS(A, B). The LCS is bounded by the shared
-    character counts of A and B; those are the passages' shared counts minus S's own, so no
-    per-pair string is ever built. Passages holding white space other than ' ' get the bound
-    100 (always compared exactly), so the bound never depends on how words are split.
+    Indel distance is at least len(A) + len(B) - 2 LCS(A, B). The LCS is at most min(len(A),
+    len(B)), and at most the characters A and B share; those are the passages' shared counts
+    minus S's own, so no per-pair string is ever built (and the character counts are compared
+    only for pairs the length bound leaves open). Passages holding white space other than ' '
+    are always compared, so the bound never depends on how words are split.
     """
-    vocab: dict[str, int] = {}
-    token_sets = [sorted(set(p.split())) for p in passages]
-    for toks in token_sets:
+    token_sets = [set(p.split()) for p in passages]
+    # only words found in passages of two sources can be shared by a pair that is compared
+    first_owner: dict[str, int] = {}
+    for i, toks in enumerate(token_sets):
+        o = int(owner[i])
         for t in toks:
-            vocab.setdefault(t, len(vocab))
+            seen = first_owner.setdefault(t, o)
+            if seen != o:
+                first_owner[t] = -1
+    vocab = {t: k for k, t in enumerate(t for t, o in first_owner.items() if o == -1)}
     n, v = len(passages), len(vocab)
     member = np.zeros((n, v), dtype=np.float32)  # counts stay far below 2**24: exact
     weight = np.zeros((n, v), dtype=np.float32)
-    hist = np.zeros((n, _HIST_BINS), dtype=np.int32)
+    total_w = np.empty(n, dtype=np.float64)  # sum over own words of (len + 1)
+    n_words = np.empty(n, dtype=np.float64)
+    joined = []
     for i, toks in enumerate(token_sets):
-        cols = [vocab[t] for t in toks]
-        member[i, cols] = 1.0
-        weight[i, cols] = [len(t) + 1 for t in toks]
-        codes = np.frombuffer("".join(toks).encode("utf-32-le"), dtype=np.uint32) % _HIST_BINS
-        hist[i] = np.bincount(codes, minlength=_HIST_BINS)
-    total_w = weight.sum(axis=1, dtype=np.float64)
-    n_words = member.sum(axis=1, dtype=np.float64)
+        shared = [t for t in toks if t in vocab]
+        if shared:
+            cols = [vocab[t] for t in shared]
+            member[i, cols] = 1.0
+            weight[i, cols] = [len(t) + 1 for t in shared]
+        total_w[i] = sum(len(t) + 1 for t in toks)
+        n_words[i] = len(toks)
+        joined.append("".join(toks))
+    # character counts of each passage's words, in _HIST_BINS bins (merging bins only loosens the bound)
+    codes = np.frombuffer("".join(joined).encode("utf-32-le"), dtype=np.uint32) % _HIST_BINS
+    which = np.repeat(np.arange(n), [len(j) for j in joined])
+    hist = np.bincount(which * _HIST_BINS + codes, minlength=n * _HIST_BINS).reshape(n, _HIST_BINS)
     odd = np.array([bool(_ODD_SPACE.search(p)) for p in passages])
+    floor_ = cutoff - 1e-6  # bounds are exact arithmetic on small integers; this only absorbs rounding
     for r0 in range(0, n, block):
         r1 = min(n, r0 + block)
+        valid = owner[r0:r1, None] < owner[None, :]
+        if not valid.any():
+            continue
         shared_w = (weight[r0:r1] @ member.T).astype(np.float64)  # sum of (len + 1) over shared words
         k = (member[r0:r1] @ member.T).astype(np.float64)         # shared words
         has_shared = k > 0
@@ -422,16 +442,25 @@ def _token_set_upper_bounds(passages: list[str], block: int = 128):
         with np.errstate(divide="ignore", invalid="ignore"):
             ub_ab = np.where(has_shared, 100.0 * (1 - (1 + a_len) / (2 * s_len + 1 + a_len)), 0.0)
             ub_ba = np.where(has_shared, 100.0 * (1 - (1 + b_len) / (2 * s_len + 1 + b_len)), 0.0)
-            shared_chars = np.minimum(hist[r0:r1, None, :], hist[None, :, :]).sum(axis=2) - (shared_w - k)
-            spaces = np.maximum(np.minimum(a_words, b_words) - 1, 0)
-            lcs_max = np.minimum(np.minimum(a_len, b_len), shared_chars + spaces)
             lensum = np.where(has_shared, 2 * s_len + 2 + a_len + b_len, a_len + b_len)
-            ub_ab_ba = 100.0 * (1 - (a_len + b_len - 2 * lcs_max) / lensum)
-        bound = np.nan_to_num(np.fmax(np.fmax(ub_ab, ub_ba), ub_ab_ba), nan=100.0)
-        bound[has_shared & ((a_words == 0) | (b_words == 0))] = 100.0
-        bound[odd[r0:r1], :] = 100.0
-        bound[:, odd] = 100.0
-        yield r0, bound
+            ub_len = 100.0 * (1 - np.abs(a_len - b_len) / lensum)  # LCS <= min(len A, len B)
+        sure = (has_shared & ((a_words == 0) | (b_words == 0))) | (np.fmax(ub_ab, ub_ba) >= floor_)
+        sure |= odd[r0:r1, None] | odd[None, :] | np.isnan(ub_len)
+        sure &= valid
+        open_ = valid & ~sure & (ub_len >= floor_)
+        ii, jj = np.nonzero(open_)
+        if len(ii):
+            rows = ii + r0
+            shared_chars = np.minimum(hist[rows], hist[jj]).sum(axis=1) - (shared_w[ii, jj] - k[ii, jj])
+            spaces = np.maximum(np.minimum(a_words[ii, jj], b_words[ii, jj]) - 1, 0)
+            a, b = a_len[ii, jj], b_len[ii, jj]
+            lcs_max = np.minimum(np.minimum(a, b), shared_chars + spaces)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ub = 100.0 * (1 - (a + b - 2 * lcs_max) / lensum[ii, jj])
+            keep = ~(ub < floor_)  # NaN stays a candidate
+            ii, jj = ii[keep], jj[keep]
+        si, sj = np.nonzero(sure)
+        yield np.concatenate([si + r0, ii + r0]), np.concatenate([sj, jj])
 
 
 def _restated_passages(passages: dict[str, list[str]], ids: list[str], cutoff: float) -> dict[tuple[str, str], int]:
@@ -443,12 +472,11 @@ def _restated_passages(passages: dict[str, list[str]], ids: list[str], cutoff: f
     out: dict[tuple[str, str], int] = {}
     if not flat:
         return out
-    owner_idx = np.array([ids.index(o) for o in owners])
+    position = {sid: k for k, sid in enumerate(ids)}
+    owner_idx = np.array([position[o] for o in owners])
     hit: set[tuple[int, str]] = set()
-    for r0, bound in _token_set_upper_bounds(flat):
-        candidate = (bound >= cutoff - 1e-6) & (owner_idx[r0:r0 + len(bound), None] < owner_idx[None, :])
-        for bi, j in zip(*np.nonzero(candidate)):
-            i, j = int(bi) + r0, int(j)
+    for rows, cols in _candidate_pairs(flat, owner_idx, cutoff):
+        for i, j in zip(rows.tolist(), cols.tolist()):
             if (i, owners[j]) in hit and (j, owners[i]) in hit:
                 continue
             if fuzz.token_set_ratio(flat[i], flat[j]) >= cutoff:
@@ -472,13 +500,12 @@ def source_dependencies(sources: pd.DataFrame, facts: pd.DataFrame | None = None
             if not _is_na(sid):
                 sequences.setdefault(sid, []).append(cid)
     passages = {}
-    for s in sources.itertuples(index=False):
-        text = s.text
+    for source_id, text in zip(sources["source_id"].tolist(), sources["text"].tolist()):
         spans = [sp for line in text.split("\n") for sp in [line.strip()] if len(sp) >= cfg["min_passage_chars"]]
         sents = []
         for p in spans:
             sents += [p[a:b] for a, b in sentence_spans(p, 0, len(p)) if b - a >= cfg["min_passage_chars"]]
-        passages[s.source_id] = sents
+        passages[source_id] = sents
     rows = []
     cutoff = cfg["passage_similarity"]
     for (drug,), grp in _group(_records(sources[["drug", "source_id", "authority"]]), "drug"):

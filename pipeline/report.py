@@ -9,10 +9,13 @@ concept-by-source matrix at its top is inline SVG.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
@@ -47,24 +50,77 @@ class DrugReport:
     changes: dict
 
 
+_DICT_NAMES = frozenset(dir(dict))
+
+
+class _Row(dict):
+    """A row for the templates: a dict whose keys also read as attributes. Jinja looks ``e.topic``
+    up as an attribute first and tries the key only after an AttributeError; a row whose keys
+    are its attributes renders the same text without an exception per lookup. (A row with a
+    key named like a dict method keeps the plain lookup, so such a key reads as before.)"""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if _DICT_NAMES.isdisjoint(self):
+            self.__dict__ = self
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+_MATRIX_COLUMNS = ("concept_id", "concept_label", "source_id", "stance", "negated")  # what matrix_svg reads
+
+
+def _columns(report: DrugReport, name: str) -> dict[str, list]:
+    """The report's table ``name`` as lists by column: cut from whole-table lists by
+    ``write_reports``, or read from the DataFrame (once per report)."""
+    found = report.__dict__.setdefault("_columns", {})
+    if name not in found:
+        frame = getattr(report, name)
+        found[name] = {c: frame[c].tolist() for c in frame.columns}
+    return found[name]
+
+
+def _by_authority(report: DrugReport) -> list[int]:
+    """Row positions of the report's sources in the order ``sort_values("authority")`` gives."""
+    values = np.array(_columns(report, "sources")["authority"])
+    if values.dtype.kind in "iu":  # no missing value: the argsort sort_values itself runs
+        return values.argsort(kind="quicksort").tolist()
+    order = report.sources.reset_index(drop=True).sort_values("authority").index
+    return list(order)
+
+
+def _severity_counts(report: DrugReport) -> dict:
+    """severity -> discrepancies (the templates only look counts up by severity)."""
+    severities = _columns(report, "discrepancies").get("severity", [])
+    return {k: v for k, v in Counter(severities).items() if isinstance(k, str)}
+
+
 def matrix_svg(report: DrugReport, max_rows: int = 80) -> Markup:
     """Concept x source grid: stance colour for conditions, a dot for each adverse effect stated.
     Rows are the concepts in discrepancies first, then those stated by most sources."""
-    sources = list(report.sources.sort_values("authority")["source_id"])
-    kinds = dict(zip(report.sources["source_id"], report.sources["kind"]))
+    src = _columns(report, "sources")
+    sources = [src["source_id"][i] for i in _by_authority(report)]
+    kinds = dict(zip(src["source_id"], src["kind"]))
     cells: dict[tuple[str, str], str] = {}
     rows: dict[str, tuple[str, str, int]] = {}
     rank = {"contraindicated": 4, "avoid": 3, "caution": 2, "indication": 1}
-    in_disc = set(report.discrepancies.get("concept_id", pd.Series(dtype=str)))
-    for frame, table in ((report.conditions, "condition"), (report.adverse_effects, "adverse effect")):
-        if frame.empty:
+    in_disc = set(_columns(report, "discrepancies").get("concept_id", []))
+    for name, table in (("conditions", "condition"), ("adverse_effects", "adverse effect")):
+        if getattr(report, name).empty:
             continue
-        f = frame[frame["concept_id"].astype(str) != ""]
-        if "negated" in f:
-            f = f[~f["negated"].astype(bool)]
-        stances = f["stance"].tolist() if table == "condition" else [None] * len(f)
-        for concept_id, concept_label, source_id, stance in zip(f["concept_id"].tolist(), f["concept_label"].tolist(),
-                                                                 f["source_id"].tolist(), stances):
+        frame = _columns(report, name)
+        n_rows = len(frame["concept_id"])
+        # rows with a concept (astype(str) != "") and not negated (astype(bool)), read column-wise
+        negated = frame["negated"] if "negated" in frame else [False] * n_rows
+        stances = frame["stance"] if table == "condition" else [None] * n_rows
+        for concept_id, concept_label, source_id, stance, neg in zip(
+                frame["concept_id"], frame["concept_label"], frame["source_id"], stances, negated):
+            if str(concept_id) == "" or bool(neg):
+                continue
             key = f"{table}:{concept_id}"
             n = rows.get(key, (concept_label, table, 0))
             rows[key] = (concept_label, table, n[2])
@@ -122,27 +178,33 @@ def highlighted_source(text: str, spans: list[tuple[int, int]], source_id: str) 
     return Markup("").join(out)
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """``frame.to_dict("records")`` built from whole columns (same native Python values)."""
-    cols = list(frame.columns)
-    return [dict(zip(cols, values)) for values in zip(*(frame[c].tolist() for c in cols))] if cols else []
+def _records(report: DrugReport, name: str) -> list[dict]:
+    """The report's table ``name`` as ``to_dict("records")`` gives it (same native values),
+    built from whole columns."""
+    columns = _columns(report, name)
+    cols = list(columns)
+    return [_Row(zip(cols, values)) for values in zip(*columns.values())] if cols else []
 
 
 def _entries(report: DrugReport) -> list[dict]:
+    cached = report.__dict__.get("_entries")
+    if cached is not None:  # the HTML page and the Markdown report read the same entries
+        return cached
     # evidence of each discrepancy, ordered by authority then source (a stable sort, as
     # sort_values(["authority", "source_id"]) is), grouped in one pass instead of one slice,
     # sort and conversion per discrepancy
     ev_by: dict[str, list[dict]] = {}
-    for e in _records(report.evidence) if len(report.evidence) else []:
+    for e in _records(report, "evidence") if len(report.evidence) else []:
         ev_by.setdefault(e["discrepancy_id"], []).append(e)
     for group in ev_by.values():
         group.sort(key=lambda e: (e["authority"], e["source_id"]))
     entries = []
-    for d in report.discrepancies.itertuples(index=False):
-        ev = ev_by.get(d.discrepancy_id)
+    for d in _records(report, "discrepancies") if len(report.discrepancies) else []:
+        ev = ev_by.get(d["discrepancy_id"])
         evidence = [] if ev is None else ev
-        entries.append({**d._asdict(), "evidence": evidence,
-                        "sources_list": " ".join(sorted({e["source_id"] for e in evidence}))})
+        entries.append(_Row({**d, "evidence": evidence,
+                             "sources_list": " ".join(sorted({e["source_id"] for e in evidence}))}))
+    report.__dict__["_entries"] = entries
     return entries
 
 
@@ -152,10 +214,11 @@ def render_drug_html(report: DrugReport) -> str:
     for e in entries:
         for ev in e["evidence"]:
             quotes.setdefault(ev["source_id"], []).append((int(ev["quote_start"]), int(ev["quote_end"])))
-    sources = report.sources.sort_values("authority").to_dict("records")
+    rows = _records(report, "sources")
+    sources = [rows[i] for i in _by_authority(report)] if rows else []
     for s in sources:
         s["highlighted"] = highlighted_source(s["text"], quotes.get(s["source_id"], []), s["source_id"])
-    counts = report.discrepancies["severity"].value_counts().to_dict() if len(report.discrepancies) else {}
+    counts = _severity_counts(report) if len(report.discrepancies) else {}
     return _env().get_template("drug.html.j2").render(
         drug=report.drug, entries=entries, sources=sources, matrix=matrix_svg(report),
         severities=SEVERITY_ORDER, counts=counts, topics=sorted({e["topic"] for e in entries}),
@@ -168,8 +231,8 @@ def render_index_html(drugs: list[dict]) -> str:
 
 def render_markdown(reports: list[DrugReport]) -> str:
     return _env().get_template("discrepancies.md.j2").render(
-        reports=[{"drug": r.drug, "entries": _entries(r), "changes": r.changes,
-                  "counts": r.discrepancies["severity"].value_counts().to_dict() if len(r.discrepancies) else {}}
+        reports=[_Row({"drug": r.drug, "entries": _entries(r), "changes": r.changes,
+                       "counts": _severity_counts(r) if len(r.discrepancies) else {}})
                  for r in reports], severities=SEVERITY_ORDER)
 
 
@@ -178,6 +241,30 @@ def _positions(keys: list) -> dict:
     out: dict = {}
     for i, k in enumerate(keys):
         out.setdefault(k, []).append(i)
+    return out
+
+
+def _columns_by(frame: pd.DataFrame, keys: list, only: tuple[str, ...] | None = None) -> dict:
+    """key -> {column: values of the rows carrying that key, in order} (``only`` those columns)."""
+    positions = _positions(keys)
+    columns = {c: frame[c].tolist() for c in frame.columns if only is None or c in only}
+    out = {}
+    for key, rows in positions.items():
+        pick = itemgetter(*rows)
+        out[key] = {c: list(pick(values)) if len(rows) > 1 else [values[rows[0]]] for c, values in columns.items()}
+    return out
+
+
+def _split_rows(frame: pd.DataFrame, keys: list) -> dict:
+    """key -> the rows of ``frame`` carrying that key (original order and index labels), cut
+    from one reordered copy: a single take for the whole table, then a slice per key, instead
+    of a take per key (each a copy of every column)."""
+    positions = _positions(keys)
+    grouped = frame.take([i for rows in positions.values() for i in rows])
+    out, start = {}, 0
+    for key, rows in positions.items():
+        out[key] = grouped.iloc[start:start + len(rows)]
+        start += len(rows)
     return out
 
 
@@ -191,22 +278,42 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     # Each table is cut by drug in one pass (row positions per drug, original order kept), not
     # filtered whole once per drug, which made the report quadratic in the number of drugs.
     drug_of_source = dict(zip(sources["source_id"], sources["drug"]))
-    source_rows = _positions(sources["drug"].tolist())
-    disc_rows = _positions(discrepancies["drug"].tolist()) if len(discrepancies) else {}
+    source_rows = _split_rows(sources, sources["drug"].tolist())
+    disc_rows = _split_rows(discrepancies, discrepancies["drug"].tolist()) if len(discrepancies) else {}
     drug_of_disc = dict(zip(discrepancies["discrepancy_id"], discrepancies["drug"])) if len(discrepancies) else {}
-    ev_rows = _positions([drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()]) if len(evidence) else {}
-    cond_rows = _positions([drug_of_source.get(s) for s in conditions["source_id"].tolist()]) if len(conditions) else {}
-    ae_rows = (_positions([drug_of_source.get(s) for s in adverse_effects["source_id"].tolist()])
+    ev_rows = (_split_rows(evidence, [drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()])
+               if len(evidence) else {})
+    cond_rows = (_split_rows(conditions, [drug_of_source.get(s) for s in conditions["source_id"].tolist()])
+                 if len(conditions) else {})
+    ae_rows = (_split_rows(adverse_effects, [drug_of_source.get(s) for s in adverse_effects["source_id"].tolist()])
                if len(adverse_effects) else {})
+
+    def part(table: pd.DataFrame, parts: dict, drug: str) -> pd.DataFrame:
+        return parts[drug] if drug in parts else table.iloc[[]]
+
+    # every column read once for the whole table, then cut by drug: the pages read these lists
+    columns = {
+        "sources": _columns_by(sources, sources["drug"].tolist()),
+        "discrepancies": _columns_by(discrepancies, discrepancies["drug"].tolist()) if len(discrepancies) else {},
+        "evidence": (_columns_by(evidence, [drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()])
+                     if len(evidence) else {}),
+        "conditions": (_columns_by(conditions, [drug_of_source.get(s) for s in conditions["source_id"].tolist()],
+                                   _MATRIX_COLUMNS) if len(conditions) else {}),
+        "adverse_effects": (_columns_by(adverse_effects, [drug_of_source.get(s) for s in
+                                                          adverse_effects["source_id"].tolist()], _MATRIX_COLUMNS)
+                            if len(adverse_effects) else {}),
+    }
+
     reports = []
     for drug in drugs:
-        disc = discrepancies.iloc[disc_rows.get(drug, [])] if len(discrepancies) else discrepancies
+        disc = part(discrepancies, disc_rows, drug) if len(discrepancies) else discrepancies
         reports.append(DrugReport(
-            drug=drug, sources=sources.iloc[source_rows.get(drug, [])], discrepancies=disc,
-            evidence=evidence.iloc[ev_rows.get(drug, [])] if len(evidence) else evidence,
-            conditions=conditions.iloc[cond_rows.get(drug, [])] if len(conditions) else conditions,
-            adverse_effects=adverse_effects.iloc[ae_rows.get(drug, [])] if len(adverse_effects) else adverse_effects,
+            drug=drug, sources=part(sources, source_rows, drug), discrepancies=disc,
+            evidence=part(evidence, ev_rows, drug) if len(evidence) else evidence,
+            conditions=part(conditions, cond_rows, drug) if len(conditions) else conditions,
+            adverse_effects=part(adverse_effects, ae_rows, drug) if len(adverse_effects) else adverse_effects,
             changes=changes.get(drug, {})))
+        reports[-1].__dict__["_columns"] = {name: parts[drug] for name, parts in columns.items() if drug in parts}
     written: dict[str, Path] = {}
 
     def put(name: str, path: Path, content: str) -> None:
@@ -221,8 +328,8 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     for r in reports:
         page = pages_dir / f"{slug(r.drug)}.html"
         put(f"html:{r.drug}", page, render_drug_html(r))
-        summary.append({"drug": r.drug, "href": f"drugs/{page.name}", "n_sources": len(r.sources),
-                        "counts": r.discrepancies["severity"].value_counts().to_dict() if len(r.discrepancies) else {}})
+        summary.append(_Row({"drug": r.drug, "href": f"drugs/{page.name}", "n_sources": len(r.sources),
+                             "counts": _severity_counts(r) if len(r.discrepancies) else {}}))
     if len(reports) == 1:
         put("html", out_dir / "discrepancies.html", render_drug_html(reports[0]))
     else:

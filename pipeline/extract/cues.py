@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import yaml
 
-from pipeline.extract.prefilter import lowered, may_match
+from pipeline.extract.prefilter import any_may_match, lowered, may_match
 from pipeline.paths import DATA_DIR
 
 STANCE_ORDER = ["contraindicated", "avoid", "caution", "indication"]
@@ -89,6 +89,8 @@ def stances_in(text: str) -> list[tuple[str, str]]:
 def _stances_in(text: str) -> tuple[tuple[str, str], ...]:
     found = []
     low = lowered(text)
+    if not any_may_match(_all_stance_patterns(), low):
+        return ()
     for stance in STANCE_ORDER:
         for pattern in compiled().stance[stance]:
             m = pattern.search(text) if may_match(pattern, low) else None
@@ -101,12 +103,16 @@ def _stances_in(text: str) -> tuple[tuple[str, str], ...]:
 @lru_cache(maxsize=_CACHE_SIZE)
 def has_ae_context(text: str) -> bool:
     low = lowered(text)
+    if not any_may_match(compiled().ae_context, low):
+        return False
     return any(may_match(p, low) and p.search(text) for p in compiled().ae_context)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def has_interaction_context(text: str) -> bool:
     low = lowered(text)
+    if not any_may_match(compiled().interaction_context, low):
+        return False
     return any(may_match(p, low) and p.search(text) for p in compiled().interaction_context)
 
 
@@ -145,7 +151,19 @@ def _wide_categories() -> frozenset:
 def _category_hits(text: str) -> tuple[bool, ...]:
     """For each ae_category rule in order: whether its cue appears in ``text``."""
     low = lowered(text)
+    if not any_may_match(_category_patterns(), low):
+        return (False,) * len(compiled().ae_category)
     return tuple(bool(may_match(pattern, low) and pattern.search(text)) for _, pattern in compiled().ae_category)
+
+
+@lru_cache(maxsize=1)
+def _category_patterns() -> list:
+    return [pattern for _, pattern in compiled().ae_category]
+
+
+@lru_cache(maxsize=1)
+def _all_stance_patterns() -> list:
+    return [pattern for stance in STANCE_ORDER for pattern in compiled().stance[stance]]
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -162,6 +180,8 @@ def direction_in(text: str) -> str:
 def is_no_fact_context(text: str, strong: bool) -> bool:
     patterns = compiled().no_fact_strong if strong else compiled().no_fact_weak
     low = lowered(text)
+    if not any_may_match(patterns, low):
+        return False
     return any(may_match(p, low) and p.search(text) for p in patterns)
 
 

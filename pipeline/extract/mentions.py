@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from pipeline.extract import cues as C
 from pipeline.extract.lists import split_enumeration, trim_mention
-from pipeline.extract.prefilter import lowered, may_match
+from pipeline.extract.prefilter import any_may_match, lowered, may_match
 from pipeline.extract.units import Unit
 from pipeline.textutil import sentence_spans
 
@@ -306,7 +306,8 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
             return out
     if not C.has_interaction_context(text) and u.topic != "interactions":
         low = lowered(text)  # text is view[u.start:u.end]
-        for pattern in C.compiled().ae_phrases:
+        phrases = C.compiled().ae_phrases if any_may_match(C.compiled().ae_phrases, low) else ()
+        for pattern in phrases:
             if not may_match(pattern, low):
                 continue
             for m in pattern.finditer(view, u.start, u.end):

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import yaml
 
-from pipeline.extract.prefilter import lowered, may_match
+from pipeline.extract.prefilter import any_may_match, lowered, may_match
 from pipeline.extract.units import Unit
 from pipeline.paths import DATA_DIR
 
@@ -42,6 +42,11 @@ def _value(text: str, unit: str) -> tuple[float | None, float | None]:
     return nums[0] * factor, nums[-1] * factor
 
 
+@lru_cache(maxsize=1)
+def _patterns() -> list:
+    return [rule[3] for rule in _rules()]
+
+
 def statement_rows(units: list[Unit]) -> list[dict]:
     rows: list[dict] = []
     seen: set[tuple[str, int]] = set()
@@ -49,6 +54,8 @@ def statement_rows(units: list[Unit]) -> list[dict]:
         if u.topic == "boilerplate":
             continue
         low = lowered(u.text)
+        if not any_may_match(_patterns(), low):
+            continue
         for topic, unit, topics, pattern in _rules():
             if topics and u.topic not in topics or not may_match(pattern, low):
                 continue

@@ -1,0 +1,83 @@
+"""The worker pool (pipeline.parallel) returns exactly what the serial functions return: same
+rows, same order, same dtypes, same problems, on the seed and on a small synthetic corpus."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.extract import extract_all
+from pipeline.parallel import extract_all_parallel, file_batches, parse_sources, section_all_parallel
+from pipeline.registry import load_registry
+from pipeline.sections import section_all
+from pipeline.synthetic import generate_corpus
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def synthetic_raw(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic")
+    return Path(generate_corpus(out, 6, seed=3)["raw_dir"])
+
+
+def _same(a, b):
+    for name in ("sources", "segments", "sections", "items"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+    assert a.facts.keys() == b.facts.keys()
+    for table in a.facts:
+        pd.testing.assert_frame_equal(a.facts[table], b.facts[table])
+    for name in ("split_problems", "section_problems", "extract_problems"):
+        assert getattr(a, name) == getattr(b, name)
+
+
+@pytest.mark.parametrize("corpus", ["seed", "synthetic"])
+@pytest.mark.parametrize("exchange", ["pipe", "parquet"])
+def test_worker_pool_equals_serial(corpus, exchange, synthetic_raw, tmp_path):
+    raw = ROOT / "raw" if corpus == "seed" else synthetic_raw
+    entries, problems = load_registry(raw / "registry.toml")
+    assert not problems
+    serial = parse_sources(raw, entries, 10**8, 0.05, workers=1)
+    pooled = parse_sources(raw, entries, 10**8, 0.05, workers=2, batches=3, exchange=exchange, tmp_dir=tmp_path)
+    assert len(serial.sources) == len(entries) and serial.facts["adverse_effects"].shape[0] > 0
+    _same(serial, pooled)
+    assert not list(tmp_path.iterdir()), "the Parquet exchange folder is removed"
+
+
+def test_worker_pool_shares_the_content_hash_caches(synthetic_raw, tmp_path):
+    from pipeline.cache import SourceCache
+
+    entries, _ = load_registry(synthetic_raw / "registry.toml")
+    sections_cache = SourceCache(tmp_path, "sections", "v1")
+    facts_cache = SourceCache(tmp_path, "facts", "v1")
+    first = parse_sources(synthetic_raw, entries, 10**8, 0.05, sections_cache, facts_cache, workers=2)
+    again = parse_sources(synthetic_raw, entries, 10**8, 0.05, SourceCache(tmp_path, "sections", "v1"),
+                          SourceCache(tmp_path, "facts", "v1"), workers=2)
+    assert first.cache_misses == {"sections": len(entries), "facts": len(entries)}
+    assert again.cache_hits == {"sections": len(entries), "facts": len(entries)}
+    _same(first, again)
+
+
+def test_section_and_extract_parallel_equal_the_serial_functions(synthetic_raw):
+    entries, _ = load_registry(synthetic_raw / "registry.toml")
+    sources = parse_sources(synthetic_raw, entries, 10**8, 0.05, workers=1).sources
+    sections, items, problems = section_all(sources)
+    p_sections, p_items, p_problems = section_all_parallel(sources, workers=2)
+    pd.testing.assert_frame_equal(sections, p_sections)
+    pd.testing.assert_frame_equal(items, p_items)
+    assert problems == p_problems
+    facts, problems = extract_all(sources, sections, items)
+    p_facts, p_problems = extract_all_parallel(sources, sections, items, workers=2)
+    for table in facts:
+        pd.testing.assert_frame_equal(facts[table], p_facts[table])
+    assert problems == p_problems
+
+
+def test_batches_keep_whole_files_in_read_order(synthetic_raw):
+    entries, _ = load_registry(synthetic_raw / "registry.toml")
+    batches = file_batches(entries, 4)
+    flat = [e for b in batches for e in b]
+    assert sorted(flat, key=lambda e: e.source_id) == sorted(entries, key=lambda e: e.source_id)
+    files = [e.raw_path for e in flat]
+    assert files == sorted(files)  # the order split_all reads the files in
+    assert all(len({e.raw_path for e in b} & {e.raw_path for e in other}) == 0
+               for i, b in enumerate(batches) for other in batches[i + 1:])
