@@ -375,7 +375,15 @@ class RunsModel(_Base):
     severity_counts: Series[str] = pa.Field(description="JSON object severity -> discrepancies")
 
 
-class FactHistoryModel(_Base):
+class _Seen(_Base):
+    first_seen_run: Series[str] = pa.Field(description="Run that first produced it")
+    first_seen_at: Series[str] = pa.Field(description="When it was first produced (UTC, ISO 8601)")
+    last_seen_run: Series[str] = pa.Field(description="Last run that produced it")
+    last_seen_at: Series[str] = pa.Field(description="When it was last produced (UTC, ISO 8601)")
+    present: Series[bool] = pa.Field(description="Produced by the latest run (False: gone, e.g. a resolved discrepancy)")
+
+
+class FactHistoryModel(_Seen):
     """When each fact (source, table, wording, label) was first and last seen."""
 
     fact_key: Series[str] = pa.Field(unique=True, description="Hash of table, source, normalised wording and label (offsets left out)")
@@ -383,14 +391,9 @@ class FactHistoryModel(_Base):
     source_id: Series[str] = pa.Field(description="Source")
     mention: Series[str] = pa.Field(description="Wording when last seen")
     label: Series[str] = pa.Field(description="Stance, category, direction, phase or topic")
-    first_seen_run: Series[str] = pa.Field(description="Run that first produced it")
-    first_seen_at: Series[str] = pa.Field(description="When")
-    last_seen_run: Series[str] = pa.Field(description="Last run that produced it")
-    last_seen_at: Series[str] = pa.Field(description="When")
-    present: Series[bool] = pa.Field(description="Produced by the latest run")
 
 
-class DiscrepancyHistoryModel(_Base):
+class DiscrepancyHistoryModel(_Seen):
     """When each discrepancy was first and last seen, and its latest values fingerprint."""
 
     discrepancy_id: Series[str] = pa.Field(unique=True, description="Discrepancy")
@@ -399,11 +402,6 @@ class DiscrepancyHistoryModel(_Base):
     severity: Series[str] = pa.Field(description="Severity when last seen")
     summary: Series[str] = pa.Field(description="Summary when last seen")
     values_hash: Series[str] = pa.Field(description="Values fingerprint when last seen")
-    first_seen_run: Series[str] = pa.Field(description="Run that first found it")
-    first_seen_at: Series[str] = pa.Field(description="When")
-    last_seen_run: Series[str] = pa.Field(description="Last run that found it")
-    last_seen_at: Series[str] = pa.Field(description="When")
-    present: Series[bool] = pa.Field(description="Found by the latest run (False: resolved)")
 
 
 class SectionHistoryModel(_Base):
