@@ -116,10 +116,16 @@ class MemorySampler:
         rss = tree_rss() if self.available else 0
         self.peak = max(self.peak, rss)
         self.overall = max(self.overall, rss)
+        self.phase_peak = max(getattr(self, "phase_peak", 0), rss)
         return rss
 
     def reset(self) -> None:
         self.peak = self.sample()
+
+    def phase(self) -> int:
+        """Peak since the previous call (a phase of the benchmark), then start a new phase."""
+        peak, self.phase_peak = max(getattr(self, "phase_peak", 0), self.peak), self.sample()
+        return peak
 
     def start(self) -> "MemorySampler":
         if self.available:
@@ -301,7 +307,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     populations = set(concepts.loc[concepts["kind"] == "population", "concept_id"])
     disc, evidence, deps = reconcile(sources, dosing, matched["adverse_effects"], matched["conditions"],
                                      matched["interactions"], facts["statements"], facts["data_quality"], relations,
-                                     populations)
+                                     populations, workers=workers)
     decisions_file = reports_dir / "decisions.csv"
     decision_rows, decision_problems = read_decisions(decisions_file)
     disc, reviews, more = apply_decisions(disc, evidence, decision_rows, decisions_file.name)
@@ -461,7 +467,9 @@ def match_benchmark(concepts: pd.DataFrame, terms: pd.DataFrame, n: int = 5000, 
         _FORKED_MATCHER = Matcher(concepts, terms).prepare()
         chunks = [mentions[k::workers * 4] for k in range(workers * 4)]
         t0 = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+        from pipeline.parallel import _frozen_heap
+
+        with _frozen_heap(), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
             par = [r for part in pool.map(_match_worker, chunks) for r in part]
         par_seconds = time.perf_counter() - t0
         _FORKED_MATCHER = None
@@ -503,6 +511,8 @@ def match_benchmark(concepts: pd.DataFrame, terms: pd.DataFrame, n: int = 5000, 
     for table, key, dom in (("adverse_effects", "adverse_effects", ("phenotype",)),
                             ("conditions", "conditions", ("population", "condition", "phenotype"))):
         words = list(gold[key])
+        with_concept = sum(1 for g in gold[key].values()
+                           if (g.get("hpo_id") if table == "adverse_effects" else (g.get("icd10") or g.get("project"))))
         fresh = Matcher(concepts, terms)
         predictions = {
             "matcher": [fresh.match(w, dom).concept_id for w in words],
@@ -517,7 +527,8 @@ def match_benchmark(concepts: pd.DataFrame, terms: pd.DataFrame, n: int = 5000, 
             frame = pd.DataFrame({"mention": words, "concept_id": ids, "concept_label": [labels.get(i, "") for i in ids]})
             r = concept_accuracy(frame, gold, table, anc)
             accuracy[table][method] = {"checked": r["checked"], "correct": r["correct"], "compatible": r["compatible"],
-                                       "carried": r["carried"], "gold_wordings": len(words)}
+                                       "carried": r["carried"], "gold_wordings": len(words),
+                                       "gold_with_concept": with_concept, "wrong": len(r["wrong"])}
     out["accuracy"] = accuracy
     return out
 
@@ -558,6 +569,31 @@ def dagster_child(out_json: Path) -> int:
                                     "steps": durations, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024},
                                    indent=1), encoding="utf-8")
     return 0 if result.success else 1
+
+
+def domain_child(out_json: Path, raw: Path, work: Path) -> int:
+    """Run in a fresh process: the same stages without Dagster, one process, cold caches (the
+    reference the Dagster run is compared with, measured under the same conditions)."""
+    t0 = time.perf_counter()
+    run = run_pipeline(raw, work, work / "cache", 1, "domain-child")
+    out_json.write_text(json.dumps({"pipeline_s": time.perf_counter() - t0, "total_s": run.total,
+                                    "startup": run.startup,
+                                    "stages": {s.name: s.seconds for s in run.stages}}, indent=1), encoding="utf-8")
+    return 0
+
+
+def run_domain_process(raw: Path, work: Path, vocab_src: Path) -> dict:
+    copy_vocabulary(vocab_src, work / "cache")
+    out_json = work / "domain.json"
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pipeline.bench", "--domain-child", str(out_json), str(raw), str(work)],
+                          env={**os.environ, "PYTHONHASHSEED": "0"}, cwd=str(paths.PROJECT_ROOT),
+                          capture_output=True, text=True)
+    info = json.loads(out_json.read_text(encoding="utf-8")) if out_json.exists() else {}
+    info.update(process_wall_s=time.perf_counter() - t0, returncode=proc.returncode)
+    if proc.returncode:
+        info["stderr_tail"] = proc.stderr[-2000:]
+    return info
 
 
 def run_dagster(raw: Path, work: Path, vocab_src: Path) -> dict:
@@ -612,10 +648,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-serial", action="store_true", help="skip the one-process run")
     parser.add_argument("--no-dagster", action="store_true", help="skip the Dagster run")
     parser.add_argument("--no-matching", action="store_true", help="skip the matching benchmark")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="pairs of (no-Dagster, Dagster) fresh-process runs for the overhead (the minimum of each is used)")
     parser.add_argument("--dagster-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--domain-child", nargs=3, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.dagster_child:
         return dagster_child(args.dagster_child)
+    if args.domain_child:
+        return domain_child(*args.domain_child)
 
     from pipeline.synthetic import generate_corpus
 
@@ -629,7 +670,9 @@ def main(argv: list[str] | None = None) -> int:
                                  "platform": platform.platform()}}
     vocab_src = paths.cache_dir()
     results["calibration_s"] = [calibrate()]
-    print(f"calibration: a 5M-step Python loop takes {results['calibration_s'][0]:.2f} s on this machine now")
+    results["loadavg_start"] = os.getloadavg()
+    print(f"calibration: a 5M-step Python loop takes {results['calibration_s'][0]:.2f} s on this machine now "
+          f"(load average {results['loadavg_start'][0]:.2f}: other processes share the cores)")
 
     t0 = time.perf_counter()
     info = generate_corpus(out / "corpus", args.drugs, args.seed)
@@ -648,20 +691,21 @@ def main(argv: list[str] | None = None) -> int:
     # ---- full run with the worker pool, cold caches
     cache_a = out / "cache_parallel"
     copy_vocabulary(vocab_src, cache_a)
+    SAMPLER.phase()
     full = run_pipeline(raw, out / "run_parallel", cache_a, args.workers, "parallel", args.exchange)
-    results["full"] = _run_json(full)
+    results["full"] = {**_run_json(full), "peak_mem": SAMPLER.phase()}
     print(f"\n== full run, {args.workers} worker processes (cold caches) ==")
     print(stage_table(full, n_docs, n_bytes))
     e2e = full.total + sum(full.startup.values())
     results["end_to_end_s"] = e2e
     print(f"end to end (start-up included) {e2e:.1f} s = {n_docs / e2e:,.0f} docs/s; pipeline / floor = "
-          f"{full.total / fl['seconds']:,.0f}x; peak memory so far {_fmt_bytes(SAMPLER.overall)}")
+          f"{full.total / fl['seconds']:,.0f}x; peak memory of the run {_fmt_bytes(results['full']['peak_mem'])}")
 
     # ---- incremental: one source edited, caches warm
     edited = _edit_one_source(raw, args.seed)
     inc = run_pipeline(raw, out / "run_parallel", cache_a, args.workers, "incremental", args.exchange)
     results["incremental"] = {**_run_json(inc), "edited": edited,
-                              "share_of_full": inc.total / full.total}
+                              "share_of_full": inc.total / full.total, "peak_mem": SAMPLER.phase()}
     print(f"\n== incremental re-run after editing {edited['source_id']} ==")
     print(stage_table(inc, n_docs, n_bytes))
     print(f"incremental / full = {inc.total / full.total:.1%} (start-up excluded from both: "
@@ -672,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
         cache_b = out / "cache_serial"
         copy_vocabulary(vocab_src, cache_b)
         serial = run_pipeline(raw, out / "run_serial", cache_b, 1, "serial")
-        results["serial"] = _run_json(serial)
+        results["serial"] = {**_run_json(serial), "peak_mem": SAMPLER.phase()}
         p_par = sum(full.stage(s).seconds for s in ("split", "sections", "extract"))
         p_ser = sum(serial.stage(s).seconds for s in ("split", "sections", "extract"))
         results["speedup_parse"] = p_ser / p_par
@@ -689,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         concepts, terms, _ = load_or_build_vocabulary(cache_a)
         mb = match_benchmark(concepts, terms, n=args.mentions, workers=args.workers, seed=args.seed)
         mb["pipeline_cache"] = full.info.get("match_cache")
+        mb["peak_mem"] = SAMPLER.phase()
         results["matching"] = mb
         print("\n== matching: distinct unseen mentions against the full vocabularies ==")
         print(f"vocabulary: {len(terms):,} terms ({(terms['domain'] == 'phenotype').sum():,} HPO names and synonyms, "
@@ -702,30 +747,47 @@ def main(argv: list[str] | None = None) -> int:
         pc = full.info.get("match_cache") or {}
         print(f"pipeline match cache: {pc.get('distinct', 0):,} distinct wordings, hit rate {pc.get('hit_rate', 0):.1%}")
         for table, methods in mb["accuracy"].items():
-            print(f"gold {table:<15} " + "   ".join(
-                f"{m}: {v['correct']}/{v['checked']} correct ({v['compatible']} compatible)" for m, v in methods.items()))
+            first = next(iter(methods.values()))
+            print(f"gold {table} ({first['gold_with_concept']} wordings with a gold concept): " + "; ".join(
+                f"{m} {v['correct']} correct, {v['compatible'] - v['correct']} broader/narrower, "
+                f"{v['checked'] - v['compatible']} wrong, {first['gold_with_concept'] - v['checked']} left unmatched"
+                for m, v in methods.items()))
 
-    # ---- Dagster
+    # ---- Dagster: fresh processes, the same work without and with Dagster, back to back
     if not args.no_dagster:
-        dg_info = run_dagster(raw, out / "run_dagster", vocab_src)
-        results["dagster"] = dg_info
-        reference = results.get("serial", results["full"])
-        domain_s = reference["total_s"] + sum(reference["startup"].values())
-        if dg_info.get("returncode") == 0:
-            overhead = dg_info["process_wall_s"] - domain_s
-            steps = sum(dg_info.get("steps", {}).values())
-            dg_info.update(domain_reference_s=domain_s, overhead_s=overhead,
-                           overhead_share=overhead / dg_info["process_wall_s"],
-                           between_steps_s=dg_info["run_s"] - steps)
-            print(f"\n== Dagster: the real definitions on the same tree (fresh process, one process) ==")
-            print(f"process wall {dg_info['process_wall_s']:.1f} s = imports {dg_info['import_s']:.1f} s + materialise "
-                  f"{dg_info['run_s']:.1f} s (steps {steps:.1f} s, between steps {dg_info['between_steps_s']:.1f} s)")
-            print(f"same work without Dagster (one process, start-up included): {domain_s:.1f} s -> Dagster overhead "
-                  f"{overhead:.1f} s = {overhead / dg_info['process_wall_s']:.0%} of the Dagster run")
+        import gc
+
+        gc.collect()
+        SAMPLER.phase()
+        pairs = []
+        for k in range(max(1, args.repeat)):
+            domain = run_domain_process(raw, out / f"run_domain_{k}", vocab_src)
+            dagster = run_dagster(raw, out / f"run_dagster_{k}", vocab_src)
+            pairs.append({"domain": domain, "dagster": dagster})
+        results["dagster"] = {"pairs": pairs, "peak_mem_tree": SAMPLER.phase()}
+        ok = [p for p in pairs if p["domain"].get("returncode") == 0 and p["dagster"].get("returncode") == 0]
+        if ok:
+            d_wall = min(p["domain"]["process_wall_s"] for p in ok)
+            g_best = min(ok, key=lambda p: p["dagster"]["process_wall_s"])["dagster"]
+            g_wall = g_best["process_wall_s"]
+            steps = sum(g_best.get("steps", {}).values())
+            overhead = g_wall - d_wall
+            results["dagster"].update(domain_process_s=d_wall, dagster_process_s=g_wall, overhead_s=overhead,
+                                      overhead_share=overhead / g_wall, dagster_import_s=g_best.get("import_s"),
+                                      between_steps_s=g_best["run_s"] - steps, dagster_peak_rss=g_best.get("peak_rss"))
+            print(f"\n== Dagster: the real definitions vs the same stages without Dagster (fresh processes, one "
+                  f"process each, cold caches, {len(ok)} pair(s), best of each) ==")
+            print(f"without Dagster: {d_wall:.1f} s (process wall, imports and start-up included)")
+            print(f"with Dagster:    {g_wall:.1f} s = imports {g_best['import_s']:.1f} s + materialise {g_best['run_s']:.1f} s "
+                  f"(steps {steps:.1f} s, between steps {g_best['run_s'] - steps:.1f} s); peak {_fmt_bytes(g_best.get('peak_rss', 0))} RSS")
+            print(f"Dagster overhead {overhead:.1f} s = {overhead / g_wall:.0%} of the Dagster run")
+            slow = sorted(((k, v) for k, v in g_best.get("steps", {}).items()), key=lambda kv: -kv[1])[:6]
+            print("slowest Dagster steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in slow))
         else:
-            print(f"\nDagster run FAILED (return code {dg_info.get('returncode')}):\n{dg_info.get('stderr_tail', '')}")
+            print(f"\nDagster comparison FAILED: {[{k: v.get('stderr_tail', '')[-300:] for k, v in p.items()} for p in pairs]}")
 
     results["calibration_s"].append(calibrate())
+    results["loadavg"] = os.getloadavg()
     print(f"calibration at the end: {results['calibration_s'][-1]:.2f} s")
     results["peak_rss_overall"] = SAMPLER.overall
     results["ru_maxrss_self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -20,6 +20,7 @@ functions type them. ``exchange="pipe"`` (the default) is exact by construction.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import resource
@@ -27,7 +28,9 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -122,6 +125,7 @@ def _rows_by_source_from_dicts(rows: list[dict]) -> dict[str, list]:
 def _parse_batch(task: tuple) -> dict:
     """Worker: split, section and extract one batch of raw files."""
     (index, raw_root, entries, max_bytes, control_ratio, sec_spec, fact_spec, exchange_dir) = task
+    _single_threaded_blas()
     t0 = time.perf_counter()
     sources, segments, split_problems = split_all(Path(raw_root), entries, max_bytes, control_ratio)
     t1 = time.perf_counter()
@@ -210,7 +214,7 @@ def parse_sources(raw_root: Path, entries: list[SourceEntry], max_bytes: int, co
              for k, g in enumerate(groups)]
     try:
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with _frozen_heap(), ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             results = list(pool.map(_parse_batch, tasks))
         t_join = time.perf_counter()
         if exchange == "parquet":
@@ -359,3 +363,85 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+# ------------------------------------------------------------------------------- fork map
+def default_workers() -> int:
+    """Worker processes for the per-drug stages (reconciliation's source independence, the
+    report pages): ``DRUG_FACTS_WORKERS``, else 1 (serial, as before)."""
+    try:
+        return max(1, int(os.environ.get("DRUG_FACTS_WORKERS", "1")))
+    except ValueError:
+        return 1
+
+
+_FORK_STATE: dict[int, tuple] = {}
+
+
+def fork_map(fn, state, n_items: int, workers: int, min_items: int = 2) -> list | None:
+    """``[fn(state, a, b) for (a, b) in chunks of range(n_items)]`` in forked worker processes
+    that inherit ``state`` (nothing is pickled on the way in), results in chunk order. None when
+    a pool cannot or need not be used (one worker, few items, no fork, inside a daemon process);
+    the caller then runs ``fn(state, 0, n_items)`` itself."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if (workers <= 1 or n_items < min_items or "fork" not in mp.get_all_start_methods()
+            or mp.current_process().daemon):
+        return None
+    key = id(state)
+    _FORK_STATE[key] = (fn, state)
+    n = max(1, min(n_items, workers * BATCHES_PER_WORKER))
+    bounds = [round(k * n_items / n) for k in range(n + 1)]
+    try:
+        with _frozen_heap(), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+            return list(pool.map(_fork_call, [(key, a, b) for a, b in zip(bounds, bounds[1:]) if b > a]))
+    except (BrokenProcessPool, OSError):  # no pool here (resources, sandbox): run serially
+        return None
+    finally:
+        _FORK_STATE.pop(key, None)
+
+
+@contextmanager
+def _frozen_heap():
+    """Keep the garbage collector of forked workers off the parent's objects: a worker's
+    collection would otherwise walk (and so copy, page by page) the whole inherited heap."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _fork_call(task):
+    key, a, b = task
+    fn, state = _FORK_STATE[key]
+    _single_threaded_blas()
+    return fn(state, a, b)
+
+
+@lru_cache(maxsize=1)
+def _single_threaded_blas() -> bool:
+    """One BLAS thread in a worker process. OpenBLAS would otherwise run (and, between calls,
+    spin) as many threads as there are cores in every worker: two workers on two cores then
+    spend most of their time contending (measured: 3-5x slower small matrix products).
+    Best effort through the library's own call; False when no OpenBLAS is loaded."""
+    import ctypes
+
+    names = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
+             "openblas_set_num_threads")
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            libs = sorted({line.split()[-1] for line in fh if "openblas" in line.lower() and ".so" in line})
+    except OSError:
+        return False
+    for lib in libs:
+        try:
+            dll = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        for name in names:
+            setter = getattr(dll, name, None)
+            if setter is not None:
+                setter(1)
+                return True
+    return False

@@ -23,6 +23,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
 
 from pipeline.paths import DATA_DIR
+from pipeline.perf import gc_paused_call
 from pipeline.textutil import sentence_spans
 
 DISCREPANCY_COLUMNS = ["discrepancy_id", "drug", "topic", "kind", "comparison_key", "concept_id", "concept_label",
@@ -488,10 +489,15 @@ def _restated_passages(passages: dict[str, list[str]], ids: list[str], cutoff: f
     return out
 
 
-def source_dependencies(sources: pd.DataFrame, facts: pd.DataFrame | None = None) -> pd.DataFrame:
+def source_dependencies(sources: pd.DataFrame, facts: pd.DataFrame | None = None, workers: int | None = None
+                        ) -> pd.DataFrame:
     """Pairs (source, restated source) of the same drug where one source nearly repeats the
     other's passages, or states a large share of the other's matched facts in the same order
-    (a paraphrase keeps the order of its model's lists). ``facts``: source_id, char_start, concept_id."""
+    (a paraphrase keeps the order of its model's lists). ``facts``: source_id, char_start, concept_id.
+    Drugs are independent: with ``workers`` > 1 (default ``DRUG_FACTS_WORKERS``) batches of
+    drugs run in forked processes, joined in drug order (the same rows)."""
+    from pipeline.parallel import default_workers, fork_map
+
     cfg = settings()["independence"]
     sequences: dict[str, list[str]] = {}
     if facts is not None and len(facts):
@@ -499,17 +505,32 @@ def source_dependencies(sources: pd.DataFrame, facts: pd.DataFrame | None = None
         for sid, cid in zip(f["source_id"].tolist(), f["concept_id"].tolist()):
             if not _is_na(sid):
                 sequences.setdefault(sid, []).append(cid)
-    passages = {}
-    for source_id, text in zip(sources["source_id"].tolist(), sources["text"].tolist()):
-        spans = [sp for line in text.split("\n") for sp in [line.strip()] if len(sp) >= cfg["min_passage_chars"]]
-        sents = []
-        for p in spans:
-            sents += [p[a:b] for a, b in sentence_spans(p, 0, len(p)) if b - a >= cfg["min_passage_chars"]]
-        passages[source_id] = sents
+    text_of = dict(zip(sources["source_id"].tolist(), sources["text"].tolist()))
+    groups = _group(_records(sources[["drug", "source_id", "authority"]]), "drug")
+    state = (groups, text_of, sequences, cfg)
+    parts = fork_map(_dependency_rows, state, len(groups), default_workers() if workers is None else workers,
+                     min_items=50)
+    rows = [r for part in parts for r in part] if parts is not None else _dependency_rows(state, 0, len(groups))
+    return pd.DataFrame(rows, columns=["drug", "source_id", "restates_source_id", "shared_passages", "share",
+                                       "fact_order_share"])
+
+
+def _passages(text: str, min_chars: int) -> list[str]:
+    spans = [sp for line in text.split("\n") for sp in [line.strip()] if len(sp) >= min_chars]
+    sents = []
+    for p in spans:
+        sents += [p[a:b] for a, b in sentence_spans(p, 0, len(p)) if b - a >= min_chars]
+    return sents
+
+
+def _dependency_rows(state: tuple, start: int, end: int) -> list[dict]:
+    """source_dependencies' rows for the drugs ``groups[start:end]`` (in order)."""
+    groups, text_of, sequences, cfg = state
     rows = []
     cutoff = cfg["passage_similarity"]
-    for (drug,), grp in _group(_records(sources[["drug", "source_id", "authority"]]), "drug"):
+    for (drug,), grp in groups[start:end]:
         ids = [r.source_id for r in grp]
+        passages = {sid: _passages(text_of[sid], cfg["min_passage_chars"]) for sid in ids}
         tier = {r.source_id: r.authority for r in grp}
         shared_of = _restated_passages(passages, ids, cutoff)
         lcs_of: dict[frozenset, int] = {}
@@ -530,18 +551,19 @@ def source_dependencies(sources: pd.DataFrame, facts: pd.DataFrame | None = None
                 if (share >= cfg["restates_share"] or order_share >= cfg["fact_sequence_share"]) and tier[a] >= tier[other]:
                     rows.append({"drug": drug, "source_id": a, "restates_source_id": other, "shared_passages": shared,
                                  "share": round(share, 3), "fact_order_share": round(order_share, 3)})
-    return pd.DataFrame(rows, columns=["drug", "source_id", "restates_source_id", "shared_passages", "share",
-                                       "fact_order_share"])
+    return rows
 
 
+@gc_paused_call
 def reconcile(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_effects: pd.DataFrame, conditions: pd.DataFrame,
               interactions: pd.DataFrame, statements: pd.DataFrame, data_quality: pd.DataFrame,
-              relations: pd.DataFrame | None = None, population_ids: set[str] = frozenset()
-              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(discrepancies, discrepancy_evidence, source_dependencies) sorted by severity and score."""
+              relations: pd.DataFrame | None = None, population_ids: set[str] = frozenset(),
+              workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(discrepancies, discrepancy_evidence, source_dependencies) sorted by severity and score.
+    ``workers``: processes for the source-independence comparison (see source_dependencies)."""
     matched = [f[["source_id", "char_start", "concept_id"]] for f in (conditions, adverse_effects)
                if len(f) and "concept_id" in f]
-    deps = source_dependencies(sources, pd.concat(matched) if matched else None)
+    deps = source_dependencies(sources, pd.concat(matched) if matched else None, workers)
     b = _Builder(sources, set(deps["source_id"]))
     drug_of = dict(zip(sources["source_id"], sources["drug"]))
     n_sources_of = sources.groupby("drug")["source_id"].nunique().to_dict()

@@ -20,6 +20,8 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from pipeline.perf import gc_paused_call
+
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
 SEVERITY_ORDER = ["critical", "major", "minor", "info"]
 STANCE_COLOURS = {"contraindicated": "#b2182b", "avoid": "#ef8a62", "caution": "#fddbc7", "indication": "#67a9cf"}
@@ -268,10 +270,12 @@ def _split_rows(frame: pd.DataFrame, keys: list) -> dict:
     return out
 
 
+@gc_paused_call
 def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
                   conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns their paths by name. Files are written
     beside their final name and renamed, so a reader never sees half a report."""
+
     out_dir.mkdir(parents=True, exist_ok=True)
     changes = changes or {}
     drugs = sorted(sources["drug"].unique()) if len(sources) else []

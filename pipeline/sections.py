@@ -20,6 +20,7 @@ from rapidfuzz import fuzz
 
 from pipeline.extract.prefilter import lowered, may_match
 from pipeline.paths import DATA_DIR
+from pipeline.perf import gc_paused_call
 from pipeline.problems import Problem
 from pipeline.textutil import Line, iter_lines, parsing_view
 
@@ -329,6 +330,7 @@ def section_frames(all_sections: list[dict], all_items: list[dict]) -> tuple["pd
     return sections, items
 
 
+@gc_paused_call
 def section_rows(sources: "pd.DataFrame", cache=None, progress=_no_progress
                  ) -> tuple[list[dict], list[dict], list[Problem]]:
     """``section_all`` before its rows become tables: (section rows, item rows, problems).

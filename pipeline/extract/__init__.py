@@ -19,6 +19,7 @@ from pipeline.extract.profile import profile_rows
 from pipeline.extract.quality import quality_rows
 from pipeline.extract.statements import statement_rows
 from pipeline.extract.units import build_units, table_rows
+from pipeline.perf import gc_paused_call
 from pipeline.problems import Problem
 from pipeline.schemas import (AdverseEffectMentionsModel, ConditionMentionsModel, DataQualityModel, DoseStatementsModel,
                               DrugProfileModel, InteractionMentionsModel, StatementsModel, empty_frame)
@@ -148,6 +149,7 @@ def extract_all(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFra
     return frames_from_rows(rows), problems
 
 
+@gc_paused_call
 def extract_rows(sources: pd.DataFrame, sections, items, cache=None, progress=_no_progress
                  ) -> tuple[dict[str, list[dict]], list[Problem]]:
     """``extract_all`` before its rows become tables: (rows by table, problems).
