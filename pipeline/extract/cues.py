@@ -45,8 +45,30 @@ class Compiled:
     agent_bad_word: re.Pattern
     therapeutic_start: re.Pattern
     ae_phrases: list[re.Pattern]
+    ae_phrase_rules: list["PhraseRule"]
     body_parts: frozenset
     umbrella: re.Pattern
+
+
+@dataclass(frozen=True)
+class PhraseRule:
+    """One ``ae_phrases`` entry: a pattern whose group ``m`` is the effect; optionally the
+    category it always has (dependence is a long-term effect wherever it is named) and whether
+    it applies only inside a section about effects."""
+    pattern: re.Pattern
+    category: str | None = None
+    effects_section_only: bool = False
+
+
+def _phrase_rules(entries: list) -> list[PhraseRule]:
+    rules = []
+    for entry in entries:
+        if isinstance(entry, str):
+            rules.append(PhraseRule(re.compile(entry, re.I)))
+        else:
+            rules.append(PhraseRule(re.compile(entry["pattern"], re.I), entry.get("category"),
+                                    bool(entry.get("effects_section_only", False))))
+    return rules
 
 
 @lru_cache(maxsize=1)
@@ -74,7 +96,8 @@ def compiled() -> Compiled:
         condition_bad_word=re.compile(c["condition_bad_word"], flags),
         agent_bad_word=re.compile(c["agent_bad_word"], flags),
         therapeutic_start=re.compile(c["therapeutic_start"], flags),
-        ae_phrases=[re.compile(p, flags) for p in c["ae_phrases"]],
+        ae_phrases=[r.pattern for r in _phrase_rules(c["ae_phrases"])],
+        ae_phrase_rules=_phrase_rules(c["ae_phrases"]),
         body_parts=frozenset(w.lower() for w in c["body_parts"]),
         umbrella=re.compile(c["umbrella"], flags),
     )

@@ -118,6 +118,21 @@ def trim_mention(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
+_PLACE_TAIL = re.compile(r"\s+(?:on|in|at|within|throughout|into) (?:the|your|a|an|all) ", re.I)
+
+
+def _cut_place_tail(text: str, s: int, e: int, max_words: int) -> int:
+    """End of a mention too long to name one thing, without its closing place phrase: "weakens
+    the response of sensory pathways on the surface of the lower spinal cord" names its effect
+    before "on the ..."; a mention of a plausible length keeps its place ("pain in the chest")."""
+    if len(text[s:e].split()) <= max_words:
+        return e
+    for m in _PLACE_TAIL.finditer(text, s, e):
+        if 2 <= len(text[s:m.start()].split()) <= max_words:
+            return m.start()
+    return e
+
+
 def split_enumeration(text: str, s: int, e: int) -> list[tuple[int, int]]:
     """Mention spans of an enumeration in text[s:e].
 
@@ -164,6 +179,7 @@ def split_enumeration(text: str, s: int, e: int) -> list[tuple[int, int]]:
                     elif "," in inner or len(inner.split()) > 4 or re.fullmatch(r"[A-Z][A-Za-z]{0,5}", inner.strip()):
                         y = paren.start()  # a comment, or an abbreviation: "multiple sclerosis (MS)"
                 x, y = trim_mention(text, x, y)
+                y = _cut_place_tail(text, x, y, compiled().max_words)
                 if y > x and any(ch.isalpha() for ch in text[x:y]):
                     spans.append((x, y))
     return spans

@@ -264,6 +264,19 @@ def _item_mentions(view: str, u: Unit, is_container: bool) -> list[Mention]:
     return out
 
 
+_ANAPHOR = re.compile(r"\s*(?:this|these|such|that)\s+(?:condition|state|reaction|effect|situation|symptoms?|"
+                     r"complications?|manifestations?)\b", re.I)
+
+
+def _antecedent(view: str, u: Unit) -> str:
+    """The sentences before ``u`` in its paragraph when ``u`` opens by pointing back to them
+    ("This condition requires ..."), else "": what the sentence is about is said there."""
+    if not _ANAPHOR.match(u.text):
+        return ""
+    para = view.rfind("\n\n", 0, u.start)
+    return view[max(para, u.start - 400, 0):u.start]
+
+
 def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
     text = u.text
     out: list[Mention] = []
@@ -302,19 +315,34 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
             cat = _category([segment, prefix, u.context_heading, u.parent_heading], u.topic, text)
             out.append(Mention("adverse_effects", u, s, e, cat, negated=_negated(view, s, u),
                                hedge=hedge.group(0) if hedge else ""))
-        if spans:
+        # a list that named only non-effects ("The effect of the drug on ..., which is manifested
+        # by ...") leaves the sentence to the prose phrases below
+        if any(C.plausible_mention(view[s:e], "adverse_effects") for s, e in spans):
             return out
+        out = []
     if not C.has_interaction_context(text) and u.topic != "interactions":
         low = lowered(text)  # text is view[u.start:u.end]
-        phrases = C.compiled().ae_phrases if any_may_match(C.compiled().ae_phrases, low) else ()
-        for pattern in phrases:
-            if not may_match(pattern, low):
+        comp = C.compiled()
+        rules = comp.ae_phrase_rules if any_may_match(comp.ae_phrases, low) else ()
+        in_effects = section_frame is not None and section_frame[0] == "ae"
+        taken: list[tuple[int, int]] = []
+        for rule in rules:
+            pattern = rule.pattern
+            if not may_match(pattern, low) or rule.effects_section_only and not in_effects:
                 continue
             for m in pattern.finditer(view, u.start, u.end):
-                cat = _category([view[u.start:m.start()], u.context_heading, u.parent_heading], u.topic, text)
+                if any(a < m.end("m") and m.start("m") < b for a, b in taken):
+                    continue  # one wording, one mention
+                taken.append((m.start("m"), m.end("m")))
+                if rule.category:
+                    cat = rule.category
+                else:
+                    cat = _category([view[u.start:m.start()], _antecedent(view, u), u.context_heading,
+                                     u.parent_heading], u.topic, text)
+                    if cat == "common" and u.topic != "adverse_effects":
+                        cat = "other" if "risk" in m.group(0).lower() else cat
                 for s, e in split_enumeration(view, m.start("m"), m.end("m")):
-                    out.append(Mention("adverse_effects", u, s, e, cat if cat != "common" or u.topic in (
-                        "adverse_effects",) else "other" if "risk" in m.group(0).lower() else cat))
+                    out.append(Mention("adverse_effects", u, s, e, cat, negated=_negated(view, s, u)))
 
     # Interactions in prose.
     if C.is_no_fact_context(text, strong=True):
