@@ -30,6 +30,7 @@ TABLE_DOMAINS = {
     "conditions": ("population", "condition", "phenotype"),
     "interactions": ("agent",),
 }
+_SHARED_HEAD = re.compile(r"^([\w-]+) (?:and|or) ([\w-]+ [\w -]+)$")
 _TAIL = re.compile(r"\s(?:that|which|who|in|of|on|with|from|at)\s")
 _TYPE_RANK = {"project_synonym": 0, "name": 1, "synonym": 2}
 _STOP = {"of", "in", "the", "and", "or", "to", "with", "a", "an", "for", "on", "by", "that", "at", "from", "s"}
@@ -243,6 +244,20 @@ class Matcher:
                                    self.labels.get(second[1], ""), round(second[0], 1), f"closest term {best[2]!r}")
         return None
 
+    def _shared_head(self, domains: tuple[str, ...], norm: str) -> MatchResult | None:
+        """Two modifiers sharing one head ("visual and auditory hallucinations"): the phrase
+        read with its second modifier, then with its first, names the concept."""
+        m = _SHARED_HEAD.match(norm)
+        if not m:
+            return None
+        first, rest = m.group(1), m.group(2)
+        for phrase in (rest, f"{first} {rest.split(' ', 1)[1]}"):
+            hit = self._exact(domains, phrase)
+            if hit and not confusable(norm, phrase):
+                return MatchResult(hit[0], self.labels.get(hit[0], ""), "fuzzy", 100.0, "", "", 0.0,
+                                   f"coordinated modifiers share the head: {phrase!r}")
+        return None
+
     def _head_phrase(self, domains: tuple[str, ...], norm: str) -> MatchResult | None:
         words = norm.split()
         n = len(words)
@@ -289,6 +304,9 @@ class Matcher:
             fz = self._fuzzy(domains, candidate)
             if fz:
                 return fz
+        shared = self._shared_head(domains, bare or norm)
+        if shared:
+            return shared
         head = self._head_phrase(domains, bare or norm)
         if head:
             return head

@@ -103,3 +103,18 @@ def test_drug_name_is_generic_in_matching(matcher):
     frame = pd.DataFrame({"source_id": ["a", "b"], "mention": ["allergic to zolpidem", "allergic to metformin"]})
     out = match_table(frame, "conditions", matcher, {"a": "zolpidem", "b": "metformin"})
     assert set(out["concept_id"]) == {"PRJ:hypersensitivity_to_drug"}
+
+
+@pytest.mark.parametrize("mention,expected_word", [("visual and auditory hallucinations", "auditory"),
+                                                   ("acute and chronic pain", "chronic")])
+def test_coordinated_modifiers_share_their_head(matcher, mention, expected_word):
+    r = matcher.match(mention, ("phenotype",))
+    assert r.concept_id.startswith("HP:")
+    assert expected_word in r.concept_label.lower() and "share the head" in r.match_note
+
+
+def test_addiction_wordings_land_on_hpo_and_physical_dependence_stays_apart(matcher):
+    addiction = matcher.match("addiction", ("phenotype",)).concept_id
+    assert addiction == matcher.match("drug addiction", ("phenotype",)).concept_id
+    assert addiction == matcher.match("psychological dependence", ("phenotype",)).concept_id
+    assert matcher.match("physical dependence", ("phenotype",)).concept_id not in ("", addiction)
