@@ -81,6 +81,8 @@ def section_keys(sections: pd.DataFrame) -> pd.DataFrame:
 
 def _advance(prev: pd.DataFrame, current: pd.DataFrame, key: str, run_id: str, now: str, keep: list[str]) -> pd.DataFrame:
     """Merge the current rows into the history: new rows get first_seen, present rows last_seen."""
+    if len(prev) and prev[key].is_unique:
+        return _advance_by_key(prev, current, key, run_id, now, keep)
     prev = prev.set_index(key) if len(prev) else pd.DataFrame(columns=[c for c in prev.columns if c != key])
     out = []
     seen = set()
@@ -96,6 +98,31 @@ def _advance(prev: pd.DataFrame, current: pd.DataFrame, key: str, run_id: str, n
             out.append({key: k, **{c: old[c] for c in keep if c in old.index}, "first_seen_run": old["first_seen_run"],
                         "first_seen_at": old["first_seen_at"], "last_seen_run": old["last_seen_run"],
                         "last_seen_at": old["last_seen_at"], "present": False})
+    return pd.DataFrame(out)
+
+
+def _advance_by_key(prev: pd.DataFrame, current: pd.DataFrame, key: str, run_id: str, now: str,
+                    keep: list[str]) -> pd.DataFrame:
+    """``_advance`` for a history whose keys are unique, with dictionaries read column by
+    column instead of one ``.loc`` per current row and one ``iterrows`` row per old one (those
+    made a re-run quadratic-looking: minutes for a few hundred thousand facts)."""
+    old_cols = {c: prev[c].tolist() for c in prev.columns}
+    where = {k: i for i, k in enumerate(old_cols[key])}
+    out = []
+    seen = set()
+    for row in current.to_dict("records"):
+        k = row[key]
+        seen.add(k)
+        i = where.get(k)
+        out.append({**row, "first_seen_run": old_cols["first_seen_run"][i] if i is not None else run_id,
+                    "first_seen_at": old_cols["first_seen_at"][i] if i is not None else now,
+                    "last_seen_run": run_id, "last_seen_at": now, "present": True})
+    kept = [c for c in keep if c in old_cols and c != key]
+    for i, k in enumerate(old_cols[key]):
+        if k not in seen:
+            out.append({key: k, **{c: old_cols[c][i] for c in kept}, "first_seen_run": old_cols["first_seen_run"][i],
+                        "first_seen_at": old_cols["first_seen_at"][i], "last_seen_run": old_cols["last_seen_run"][i],
+                        "last_seen_at": old_cols["last_seen_at"][i], "present": False})
     return pd.DataFrame(out)
 
 
@@ -123,6 +150,26 @@ def update_history(prev: dict[str, pd.DataFrame], run_id: str, started_at: str, 
     return history, _changes(prev, sources, sec_now, disc_now)
 
 
+def _rows_by(frame: pd.DataFrame, by: str, columns: tuple[str, ...]) -> dict:
+    """value of ``by`` -> {column: values in row order} for the rows with that value."""
+    out: dict = {}
+    if not len(frame):
+        return out
+    cols = [frame[c].tolist() for c in columns]
+    for i, k in enumerate(frame[by].tolist()):
+        group = out.get(k)
+        if group is None:
+            group = out[k] = {c: [] for c in columns}
+        for c, values in zip(columns, cols):
+            group[c].append(values[i])
+    return out
+
+
+def _last_of(keys: list, values: list) -> dict:
+    """dict(zip(keys, values)): the last value wins, as Series.to_dict does on repeated labels."""
+    return dict(zip(keys, values))
+
+
 def _changes(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sections_now: pd.DataFrame,
              disc_now: pd.DataFrame) -> dict[str, dict]:
     """What changed since the previous run, per drug: new, resolved and changed discrepancies, and
@@ -138,31 +185,46 @@ def _changes(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sections_now:
     old_by_id = old_present.set_index("discrepancy_id") if len(old_present) else pd.DataFrame()
     old_sections = prev["section_history"]
     drug_of = dict(zip(sources["source_id"], sources["drug"]))
+    # every table read once and grouped by drug or source (one filter per drug made it quadratic)
+    now_by_drug = _rows_by(disc_now, "drug", ("discrepancy_id", "summary", "values_hash"))
+    before_by_drug = _rows_by(old_present, "drug", ("discrepancy_id",)) if len(old_present) else {}
+    old_hash_of = _last_of(old_by_id.index.tolist(), old_by_id["values_hash"].tolist()) if len(old_by_id) else {}
+    old_summary = old_by_id["summary"].to_dict() if len(old_by_id) else {}
+    sha_of: dict[str, str] = {}
+    for sid, sha in zip(sources["source_id"].tolist(), sources["sha256"].tolist()):
+        sha_of.setdefault(sid, sha)
+    old_sec_by = _rows_by(old_sections, "source_id", ("section_key", "text_sha")) if len(old_sections) else {}
+    now_sec_by = _rows_by(sections_now, "source_id", ("section_key", "text_sha"))
+    removed = sorted(s for s in old_hashes if s not in drug_of)
+    sources_of: dict[str, list[str]] = {}
+    for s, d in drug_of.items():
+        sources_of.setdefault(d, []).append(s)
     out = {}
     for drug in drugs:
-        now = disc_now[disc_now["drug"] == drug]
-        before = old_present[old_present["drug"] == drug] if len(old_present) else old_present
-        now_ids, before_ids = set(now["discrepancy_id"]), set(before["discrepancy_id"]) if len(before) else set()
+        now = now_by_drug.get(drug, {"discrepancy_id": [], "summary": [], "values_hash": []})
+        before = before_by_drug.get(drug, {"discrepancy_id": []})
+        now_ids, before_ids = set(now["discrepancy_id"]), set(before["discrepancy_id"])
         new = sorted(now_ids - before_ids)
         resolved = sorted(before_ids - now_ids)
-        changed = sorted(d for d in now_ids & before_ids
-                         if old_by_id.loc[d, "values_hash"] != now.set_index("discrepancy_id").loc[d, "values_hash"])
+        now_hash = _last_of(now["discrepancy_id"], now["values_hash"])
+        changed = sorted(d for d in now_ids & before_ids if old_hash_of[d] != now_hash[d])
         src_changes = []
-        for sid in sorted(s for s, d in drug_of.items() if d == drug):
-            sha_now = sources.loc[sources["source_id"] == sid, "sha256"].iloc[0]
+        for sid in sorted(sources_of.get(drug, [])):
+            sha_now = sha_of[sid]
             if old_hashes.get(sid) == sha_now:
                 continue
             if sid not in old_hashes:
                 src_changes.append({"source_id": sid, "status": "new source", "sections": []})
                 continue
-            olds = old_sections[old_sections["source_id"] == sid].set_index("section_key")["text_sha"].to_dict() if len(old_sections) else {}
-            nows = sections_now[sections_now["source_id"] == sid].set_index("section_key")["text_sha"].to_dict()
+            old_sec = old_sec_by.get(sid, {"section_key": [], "text_sha": []})
+            now_sec = now_sec_by.get(sid, {"section_key": [], "text_sha": []})
+            olds = _last_of(old_sec["section_key"], old_sec["text_sha"])
+            nows = _last_of(now_sec["section_key"], now_sec["text_sha"])
             touched = sorted(k.rsplit("#", 1)[0] or "(untitled)" for k in set(olds) | set(nows) if olds.get(k) != nows.get(k))
             src_changes.append({"source_id": sid, "status": "text changed", "sections": touched})
-        for sid in sorted(s for s in old_hashes if s not in drug_of and s.startswith(f"{drug}-")):
+        for sid in (s for s in removed if s.startswith(f"{drug}-")):
             src_changes.append({"source_id": sid, "status": "removed", "sections": []})
         summary_of = dict(zip(now["discrepancy_id"], now["summary"]))
-        old_summary = old_by_id["summary"].to_dict() if len(old_by_id) else {}
         items = ([f"new: {summary_of[d]} ({d})" for d in new] + [f"resolved: {old_summary.get(d, d)} ({d})" for d in resolved]
                  + [f"changed: {summary_of[d]} ({d})" for d in changed]
                  + [f"source {c['source_id']}: {c['status']}" + (f" — sections changed: {', '.join(c['sections'])}" if c["sections"] else "")
