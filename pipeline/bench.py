@@ -242,7 +242,8 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     from pipeline.normalise import load_or_build_vocabulary
     from pipeline.parallel import parse_sources
     from pipeline.problems import problems_frame
-    from pipeline.reconcile import reconcile
+    from pipeline.cache import SourceCache
+    from pipeline.reconcile import reconcile_code_version, reconcile_incremental
     from pipeline.registry import load_registry
     from pipeline.report import write_reports
     from pipeline.schemas import MENTION_MODELS, WAREHOUSE_MODELS, RawSegmentsModel, SourcesModel, empty_frame
@@ -305,16 +306,17 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     # ---- reconcile (as pipeline/defs/reconciliation.py)
     t = _Timer()
     populations = set(concepts.loc[concepts["kind"] == "population", "concept_id"])
-    disc, evidence, deps = reconcile(sources, dosing, matched["adverse_effects"], matched["conditions"],
-                                     matched["interactions"], facts["statements"], facts["data_quality"], relations,
-                                     populations, workers=workers)
+    disc, evidence, deps, rec_info = reconcile_incremental(
+        sources, dosing, matched["adverse_effects"], matched["conditions"], matched["interactions"],
+        facts["statements"], facts["data_quality"], relations, populations,
+        SourceCache(cache_dir, "reconcile", reconcile_code_version()), workers=workers)
     decisions_file = reports_dir / "decisions.csv"
     decision_rows, decision_problems = read_decisions(decisions_file)
     disc, reviews, more = apply_decisions(disc, evidence, decision_rows, decisions_file.name)
     decision_problems += more
     seconds, peak = t.stop()
     run.stages.append(Stage("reconcile", seconds, len(disc) + len(evidence) + len(deps), peak,
-                            note=f"{len(disc)} discrepancies"))
+                            note=f"{len(disc)} discrepancies; {rec_info['recomputed']} of {rec_info['drugs']} drugs compared"))
 
     # ---- history (as pipeline/defs/history.py)
     t = _Timer()

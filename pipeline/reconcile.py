@@ -11,6 +11,7 @@ the sources, so editors' decisions survive new sources.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections import defaultdict, namedtuple
@@ -273,7 +274,7 @@ def _stances(b: _Builder, conditions: pd.DataFrame, relations: pd.DataFrame, dru
             if not broad_only:
                 continue  # every source naming the broad term also names the narrow one
             merged: dict[str, list] = dict(narrow)
-            for sid in broad_only:
+            for sid in sorted(broad_only):  # sorted: a set's order changes with the hash seed
                 merged[sid] = broad[sid]
             emit(rel.drug, f"{rel.narrower_id}<{rel.broader_id}", f"{rel.narrower_label} (narrower) / {rel.broader_label} (broader)",
                  merged, "broader_narrower_conflict", cfg["broader_narrower_factor"], must_include=broad_only)
@@ -576,8 +577,131 @@ def reconcile(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_effects: pd.D
     disc = pd.DataFrame(b.rows, columns=DISCREPANCY_COLUMNS)
     ev = pd.DataFrame(b.evidence, columns=EVIDENCE_COLUMNS)
     if not disc.empty:
-        order = {"critical": 0, "major": 1, "minor": 2, "info": 3}
-        disc = disc.drop_duplicates("discrepancy_id")
-        disc = disc.sort_values(["severity", "score", "topic", "comparison_key"], key=lambda s: s.map(order) if s.name == "severity" else (-s if s.name == "score" else s)).reset_index(drop=True)
-        ev = ev.drop_duplicates(["discrepancy_id", "source_id", "quote_start", "char_start"]).reset_index(drop=True)
+        disc = _order_discrepancies(disc.drop_duplicates("discrepancy_id"))
+        ev = _order_evidence(ev.drop_duplicates(["discrepancy_id", "source_id", "quote_start", "char_start"]), disc)
+    deps = deps.sort_values(["drug", "source_id", "restates_source_id"], kind="stable").reset_index(drop=True)
     return disc, ev, deps
+
+
+_SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2, "info": 3}
+
+
+def _order_discrepancies(disc: pd.DataFrame) -> pd.DataFrame:
+    """Most severe and highest-scored first; ties by topic, key, drug and id, so the order never
+    depends on the order the rows were built in (a per-drug incremental run gives the same table)."""
+    if disc.empty:
+        return disc.reset_index(drop=True)
+    return disc.sort_values(["severity", "score", "topic", "comparison_key", "drug", "discrepancy_id"], kind="stable",
+                            key=lambda s: s.map(_SEVERITY_RANK) if s.name == "severity" else (-s if s.name == "score" else s)
+                            ).reset_index(drop=True)
+
+
+def _order_evidence(ev: pd.DataFrame, disc: pd.DataFrame) -> pd.DataFrame:
+    """Evidence in the order of its discrepancies; within one, in the order it was gathered."""
+    if ev.empty:
+        return ev.reset_index(drop=True)
+    rank = {d: i for i, d in enumerate(disc["discrepancy_id"])}
+    pos = ev["discrepancy_id"].map(rank).fillna(len(rank)).to_numpy()
+    return ev.iloc[pos.argsort(kind="stable")].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ per-drug incremental runs
+def reconcile_code_version() -> str:
+    """Version of the reconciliation code and rules for the per-drug cache: a change re-compares
+    every drug."""
+    from pipeline.cache import code_version
+
+    return code_version("reconcile.py", "textutil.py", "data/reconcile.yaml")
+
+
+INPUT_NAMES = ("sources", "dosing", "adverse_effects", "conditions", "interactions", "statements", "data_quality",
+               "relations")
+
+
+def drug_input_keys(inputs: dict[str, pd.DataFrame], population_ids: set[str]) -> dict[str, str]:
+    """drug -> hash of every input row of that drug (and of the population concepts): two runs
+    whose rows for a drug are equal, in the same order, reconcile that drug identically, since
+    reconciliation only ever compares the sources of one drug."""
+    sources = inputs["sources"]
+    drug_of = dict(zip(sources["source_id"], sources["drug"]))
+    base = hashlib.sha256(json.dumps(sorted(population_ids)).encode()).digest()
+    digests = {d: hashlib.sha256(base) for d in sorted(set(sources["drug"]))}
+    for name in INPUT_NAMES:
+        frame = inputs.get(name)
+        if frame is None or frame.empty:
+            continue
+        drugs = (frame["drug"] if "drug" in frame else frame["source_id"].map(drug_of)).to_numpy()
+        row_hash = pd.util.hash_pandas_object(frame.astype({c: str for c in frame.columns
+                                                             if frame[c].dtype == object}), index=False).to_numpy()
+        header = (name + "|" + ",".join(map(str, frame.columns))).encode()
+        for drug, positions in pd.Series(range(len(frame))).groupby(drugs, sort=False).indices.items():
+            if drug in digests:
+                digests[drug].update(header)
+                digests[drug].update(row_hash[positions].tobytes())
+    return {d: h.hexdigest() for d, h in digests.items()}
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Row-wise concatenation that lets the empty parts (typed ``object``) not widen the dtypes."""
+    full = [p for p in parts if len(p)]
+    return pd.concat(full, ignore_index=True) if full else parts[0].reset_index(drop=True)
+
+
+def _by_drug(frame: pd.DataFrame, drug_of: dict[str, str]) -> dict[str, pd.DataFrame]:
+    if frame.empty:
+        return {}
+    drugs = frame["drug"] if "drug" in frame else frame["source_id"].map(drug_of)
+    return {d: g.reset_index(drop=True) for d, g in frame.groupby(drugs.to_numpy(), sort=False)}
+
+
+def reconcile_incremental(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_effects: pd.DataFrame,
+                          conditions: pd.DataFrame, interactions: pd.DataFrame, statements: pd.DataFrame,
+                          data_quality: pd.DataFrame, relations: pd.DataFrame | None = None,
+                          population_ids: set[str] = frozenset(), cache=None, workers: int | None = None
+                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """``reconcile`` with a per-drug cache (``pipeline.cache.SourceCache`` or None): a drug whose
+    input rows are unchanged since a cached run is not compared again. Returns the same three
+    tables as ``reconcile`` (same rows, same order) and {"drugs", "recomputed"}."""
+    inputs = {"sources": sources, "dosing": dosing, "adverse_effects": adverse_effects, "conditions": conditions,
+              "interactions": interactions, "statements": statements, "data_quality": data_quality,
+              "relations": relations if relations is not None else pd.DataFrame(columns=["drug"])}
+    keys = drug_input_keys(inputs, set(population_ids))
+    parts: dict[str, tuple] = {}
+    if cache is not None:
+        for drug, key in keys.items():
+            hit = cache.get(key)
+            if hit is not None:
+                parts[drug] = hit
+    todo = [d for d in keys if d not in parts]
+    if todo:
+        wanted = set(todo)
+        sub = {}
+        for name, frame in inputs.items():
+            if frame is None or frame.empty:
+                sub[name] = frame
+                continue
+            drug_of = dict(zip(sources["source_id"], sources["drug"]))
+            drugs = frame["drug"] if "drug" in frame else frame["source_id"].map(drug_of)
+            sub[name] = frame[drugs.isin(wanted).to_numpy()].reset_index(drop=True)
+        disc, ev, deps = reconcile(sub["sources"], sub["dosing"], sub["adverse_effects"], sub["conditions"],
+                                   sub["interactions"], sub["statements"], sub["data_quality"],
+                                   sub["relations"] if relations is not None else None, population_ids, workers)
+        drug_of_disc = dict(zip(disc["discrepancy_id"], disc["drug"]))
+        by_disc = _by_drug(disc, {})
+        by_ev = {d: g.reset_index(drop=True) for d, g in ev.groupby(ev["discrepancy_id"].map(drug_of_disc).to_numpy(),
+                                                                     sort=False)} if len(ev) else {}
+        by_deps = _by_drug(deps, {})
+        for drug in todo:
+            part = (by_disc.get(drug, disc.iloc[0:0]), by_ev.get(drug, ev.iloc[0:0]), by_deps.get(drug, deps.iloc[0:0]))
+            parts[drug] = part
+            if cache is not None:
+                cache.put(keys[drug], part)
+    ordered = [parts[d] for d in keys]
+    if not ordered:
+        return reconcile(sources, dosing, adverse_effects, conditions, interactions, statements, data_quality,
+                         relations, population_ids, workers) + ({"drugs": 0, "recomputed": 0},)
+    disc = _order_discrepancies(_concat([p[0] for p in ordered]))
+    ev = _order_evidence(_concat([p[1] for p in ordered]), disc)
+    deps = _concat([p[2] for p in ordered])
+    deps = deps.sort_values(["drug", "source_id", "restates_source_id"], kind="stable").reset_index(drop=True)
+    return disc, ev, deps, {"drugs": len(keys), "recomputed": len(todo)}

@@ -7,7 +7,8 @@ from pipeline import paths
 from pipeline.decisions import apply_decisions, read_decisions
 from pipeline.defs.common import table_metadata
 from pipeline.problems import problems_frame
-from pipeline.reconcile import reconcile
+from pipeline.cache import SourceCache
+from pipeline.reconcile import reconcile_code_version, reconcile_incremental
 from pipeline.schemas import WAREHOUSE_MODELS, table_description
 
 RECONCILIATION_GROUP = "reconciliation"
@@ -28,8 +29,10 @@ def reconcile_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame, 
                       concepts: pd.DataFrame):
     """Compare the sources of each drug, score every disagreement, and apply editors' decisions."""
     populations = set(concepts.loc[concepts["kind"] == "population", "concept_id"])
-    disc, evidence, deps = reconcile(sources, dosing, adverse_effects, conditions, interactions, statements,
-                                     data_quality, concept_relations, populations)
+    cache = SourceCache(paths.cache_dir(), "reconcile", reconcile_code_version())
+    disc, evidence, deps, info = reconcile_incremental(sources, dosing, adverse_effects, conditions, interactions,
+                                                       statements, data_quality, concept_relations, populations, cache)
+    context.log.info(f"reconciled {info['recomputed']} of {info['drugs']} drugs; the others' inputs were unchanged")
     decisions_file = paths.decisions_path()
     rows, problems = read_decisions(decisions_file)
     disc, reviews, more = apply_decisions(disc, evidence, rows, decisions_file.name)

@@ -1,0 +1,70 @@
+"""The per-drug reconciliation cache returns exactly what a full reconciliation returns, and
+re-compares only the drugs whose inputs changed."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.cache import SourceCache
+from pipeline.match import concept_relations, match_table
+from pipeline.parallel import parse_sources
+from pipeline.reconcile import drug_input_keys, reconcile, reconcile_incremental
+from pipeline.registry import load_registry
+from pipeline.synthetic import generate_corpus
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, matcher, vocabulary):
+    raw = Path(generate_corpus(tmp_path_factory.mktemp("corpus"), 5, seed=11)["raw_dir"])
+    entries, problems = load_registry(raw / "registry.toml")
+    assert not problems
+    parsed = parse_sources(raw, entries, 10**8, 0.05, workers=1)
+    drug_of = dict(zip(parsed.sources["source_id"], parsed.sources["drug"]))
+    matched = {t: match_table(parsed.facts[t], t, matcher, drug_of) for t in ("adverse_effects", "conditions", "interactions")}
+    used = pd.concat([f[["source_id", "concept_id"]] for f in matched.values()], ignore_index=True)
+    used["drug"] = used["source_id"].map(drug_of)
+    concepts = vocabulary[0]
+    return {"sources": parsed.sources, "dosing": parsed.facts["dosing"], **matched,
+            "statements": parsed.facts["statements"], "data_quality": parsed.facts["data_quality"],
+            "relations": concept_relations(used, concepts),
+            "population_ids": set(concepts.loc[concepts["kind"] == "population", "concept_id"])}
+
+
+def _args(i):
+    return (i["sources"], i["dosing"], i["adverse_effects"], i["conditions"], i["interactions"], i["statements"],
+            i["data_quality"], i["relations"], i["population_ids"])
+
+
+def _equal(a, b):
+    for x, y in zip(a, b):
+        pd.testing.assert_frame_equal(x, y)
+
+
+def test_cold_warm_and_one_drug_changed_equal_a_full_reconciliation(inputs, tmp_path):
+    cache = SourceCache(tmp_path, "reconcile", "test")
+    full = reconcile(*_args(inputs))
+    assert len(full[0]) > 0 and full[0]["drug"].nunique() == 5
+    cold = reconcile_incremental(*_args(inputs), cache=cache)
+    _equal(full, cold[:3])
+    assert cold[3] == {"drugs": 5, "recomputed": 5}
+    warm = reconcile_incremental(*_args(inputs), cache=cache)
+    _equal(full, warm[:3])
+    assert warm[3] == {"drugs": 5, "recomputed": 0}
+
+    # one drug loses an adverse effect: only it is compared again, and the result is the full one
+    ae = inputs["adverse_effects"]
+    drug_of = dict(zip(inputs["sources"]["source_id"], inputs["sources"]["drug"]))
+    changed_drug = drug_of[ae["source_id"].iloc[0]]
+    edited = {**inputs, "adverse_effects": ae.drop(ae.index[0]).reset_index(drop=True)}
+    after = reconcile_incremental(*_args(edited), cache=cache)
+    _equal(reconcile(*_args(edited)), after[:3])
+    assert after[3] == {"drugs": 5, "recomputed": 1}
+    keys_before, keys_after = drug_input_keys(inputs, inputs["population_ids"]), drug_input_keys(edited, edited["population_ids"])
+    assert {d for d in keys_before if keys_before[d] != keys_after[d]} == {changed_drug}
+
+
+def test_without_a_cache_every_drug_is_compared(inputs):
+    out = reconcile_incremental(*_args(inputs), cache=None)
+    _equal(reconcile(*_args(inputs)), out[:3])
+    assert out[3]["recomputed"] == out[3]["drugs"] == 5
