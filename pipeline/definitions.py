@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipeline.defs import automation, checks, extraction, history, ingestion, matching, publish, reconciliation
+from pipeline.defs import automation, extraction, history, ingestion, matching, publish, reconciliation
 
 defs = dg.Definitions(
     assets=[
@@ -13,7 +13,6 @@ defs = dg.Definitions(
         history.run_history,
         publish.quarantine, publish.warehouse, publish.discrepancy_report,
     ],
-    asset_checks=checks.all_schema_checks(),
     jobs=[automation.refresh_job],
     schedules=[automation.daily_refresh_schedule],
     sensors=[automation.raw_files_sensor],

@@ -5,6 +5,7 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.cache import SourceCache, code_version
+from pipeline.defs.checks import checked, schema_check_specs
 from pipeline.defs.common import progress_bar, table_metadata
 from pipeline.extract import extract_all
 from pipeline.problems import problems_frame
@@ -34,6 +35,7 @@ def _model(asset: str):
         **{asset: dg.AssetOut(description=table_description(_model(asset)), kinds={"pandas"}) for asset in OUTPUTS.values()},
         "extract_problems": dg.AssetOut(description="Sources whose extraction failed.", kinds={"pandas"}),
     },
+    check_specs=schema_check_specs(*OUTPUTS.values()),
 )
 def extract_facts(context: dg.AssetExecutionContext, sources: pd.DataFrame, sections: pd.DataFrame,
                   list_items: pd.DataFrame):
@@ -45,7 +47,7 @@ def extract_facts(context: dg.AssetExecutionContext, sources: pd.DataFrame, sect
         context.log.error(p.message())
     for table, asset in OUTPUTS.items():
         frame = frames[table]
-        yield dg.Output(frame, asset, metadata={**table_metadata(asset, frame), "sources_extracted": cache.misses,
-                                                "sources_reused": cache.hits})
+        yield from checked(context, dg.Output(frame, asset, metadata={
+            **table_metadata(asset, frame), "sources_extracted": cache.misses, "sources_reused": cache.hits}))
     frame = problems_frame(problems)
     yield dg.Output(frame, "extract_problems", metadata={"dagster/row_count": len(frame)})

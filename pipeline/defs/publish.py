@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline import paths
+from pipeline.defs.checks import checked, schema_check_specs
 from pipeline.defs.common import table_description_of, table_metadata
 from pipeline.history import HISTORY_TABLES, save_history
 from pipeline.report import write_reports
@@ -21,12 +22,14 @@ PUBLISH_GROUP = "publish"
 PUBLISHED_TABLES = tuple(WAREHOUSE_MODELS)
 
 
-@dg.asset(group_name=PUBLISH_GROUP, kinds={"pandas"}, description=table_description_of("quarantine"))
-def quarantine(split_problems: pd.DataFrame, section_problems: pd.DataFrame,
-               extract_problems: pd.DataFrame, decision_problems: pd.DataFrame) -> dg.MaterializeResult:
+@dg.multi_asset(group_name=PUBLISH_GROUP,
+                outs={"quarantine": dg.AssetOut(kinds={"pandas"}, description=table_description_of("quarantine"))},
+                check_specs=schema_check_specs("quarantine"))
+def quarantine(context: dg.AssetExecutionContext, split_problems: pd.DataFrame, section_problems: pd.DataFrame,
+               extract_problems: pd.DataFrame, decision_problems: pd.DataFrame):
     frames = [f for f in (split_problems, section_problems, extract_problems, decision_problems) if not f.empty]
     table = pd.concat(frames, ignore_index=True) if frames else split_problems
-    return dg.MaterializeResult(value=table, metadata=table_metadata("quarantine", table))
+    yield from checked(context, dg.Output(table, "quarantine", metadata=table_metadata("quarantine", table)))
 
 
 @dg.asset(group_name=PUBLISH_GROUP, kinds={"duckdb"},

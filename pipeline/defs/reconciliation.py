@@ -5,6 +5,7 @@ import pandas as pd
 
 from pipeline import paths
 from pipeline.decisions import apply_decisions, read_decisions
+from pipeline.defs.checks import checked, schema_check_specs
 from pipeline.defs.common import table_metadata
 from pipeline.problems import problems_frame
 from pipeline.cache import SourceCache
@@ -22,6 +23,7 @@ RECONCILIATION_GROUP = "reconciliation"
              for name in ("discrepancies", "discrepancy_evidence", "source_dependencies", "reviews")},
           "decision_problems": dg.AssetOut(description="Lines of reports/decisions.csv that could not be applied.",
                                            kinds={"pandas"})},
+    check_specs=schema_check_specs("discrepancies", "discrepancy_evidence", "source_dependencies", "reviews"),
 )
 def reconcile_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame, dosing: pd.DataFrame,
                       adverse_effects: pd.DataFrame, conditions: pd.DataFrame, interactions: pd.DataFrame,
@@ -40,11 +42,12 @@ def reconcile_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame, 
     for p in problems:
         context.log.error(p.message())
     counts = disc["severity"].value_counts().to_dict() if len(disc) else {}
-    yield dg.Output(disc, "discrepancies", metadata={**table_metadata("discrepancies", disc),
-                                                     **{f"severity/{k}": int(v) for k, v in counts.items()}})
-    yield dg.Output(evidence, "discrepancy_evidence", metadata=table_metadata("discrepancy_evidence", evidence))
-    yield dg.Output(deps, "source_dependencies", metadata=table_metadata("source_dependencies", deps))
-    yield dg.Output(reviews, "reviews", metadata={**table_metadata("reviews", reviews),
-                                                  "reopened": int(reviews["reopened"].sum()) if len(reviews) else 0})
+    yield from checked(context, dg.Output(disc, "discrepancies", metadata={
+        **table_metadata("discrepancies", disc), **{f"severity/{k}": int(v) for k, v in counts.items()}}))
+    yield from checked(context, dg.Output(evidence, "discrepancy_evidence",
+                                          metadata=table_metadata("discrepancy_evidence", evidence)))
+    yield from checked(context, dg.Output(deps, "source_dependencies", metadata=table_metadata("source_dependencies", deps)))
+    yield from checked(context, dg.Output(reviews, "reviews", metadata={
+        **table_metadata("reviews", reviews), "reopened": int(reviews["reopened"].sum()) if len(reviews) else 0}))
     frame = problems_frame(problems)
     yield dg.Output(frame, "decision_problems", metadata={"dagster/row_count": len(frame)})

@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 def _materialize():
     from pipeline.definitions import defs
 
-    return dg.materialize(list(defs.assets) + list(defs.asset_checks), raise_on_error=False)
+    return dg.materialize(list(defs.assets), raise_on_error=False)
 
 
 def test_code_location_loads_with_the_asset_graph():
