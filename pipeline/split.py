@@ -33,6 +33,9 @@ class DecodedFile:
     n_bytes: int
 
 
+# control characters other than tab, line feed and carriage return: a text file has few of them
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 13))
+
 def read_raw_text(path: Path | None, raw_rel: str, max_bytes: int, control_ratio: float) -> tuple[DecodedFile, list[Problem]]:
     """Decode a raw file. Offsets downstream are code points into the returned text, read with
     no newline translation. Returns text=None (and an error problem) for empty, binary,
@@ -63,7 +66,7 @@ def read_raw_text(path: Path | None, raw_rel: str, max_bytes: int, control_ratio
     if not data.strip():
         return refuse("raw file is empty", "replace it with the page text; its sources were skipped", sha, len(data))
     sample = data[:65536]
-    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 13))
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     if b"\x00" in sample and not sample.startswith((b"\xff\xfe", b"\xfe\xff")) or controls / len(sample) > control_ratio:
         return refuse(f"raw file looks binary ({controls} control bytes in the first {len(sample)})",
                       "save the page as plain text (UTF-8); its sources were skipped", sha, len(data))
@@ -102,7 +105,35 @@ def read_raw_text(path: Path | None, raw_rel: str, max_bytes: int, control_ratio
 
 
 def _find_marker_lines(text: str, exact: str, prefix: str) -> list[tuple[int, int]]:
-    """(content_start, content_end) of each line equal to ``exact`` or starting with ``prefix``."""
+    """(content_start, content_end) of each line equal to ``exact`` or starting with ``prefix``.
+
+    The marker is searched for with ``str.find`` and only the lines it occurs on are looked at
+    (walking every line once per marker made splitting a large file slow)."""
+    needles = [(m.strip(), whole) for m, whole in ((exact, True), (prefix, False)) if m]
+    if any(not needle for needle, _ in needles):
+        return _find_marker_lines_by_walking(text, exact, prefix)  # a blank marker: every line decides
+    found: set[tuple[int, int]] = set()
+    n = len(text)
+    for needle, whole in needles:
+        pos = text.find(needle)
+        while pos != -1:
+            line_start = text.rfind("\n", 0, pos) + 1
+            line_end = text.find("\n", pos)
+            line_end = n if line_end == -1 else line_end
+            line = text[line_start:line_end]
+            if line.endswith("\r"):
+                line = line[:-1]
+            content = line.strip()
+            if content == needle if whole else content.startswith(needle):
+                end = line_start + len(line.rstrip())
+                found.add((min(line_start + len(line) - len(line.lstrip()), end), end))
+                pos = text.find(needle, line_end)
+            else:
+                pos = text.find(needle, pos + 1)
+    return sorted(found)
+
+
+def _find_marker_lines_by_walking(text: str, exact: str, prefix: str) -> list[tuple[int, int]]:
     hits = []
     for line in iter_lines(text):
         s = line.stripped

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.registry import load_registry
 from pipeline.split import DecodedFile, read_raw_text, split_all, split_sources
@@ -162,3 +164,13 @@ def test_end_marker_missing_is_a_warning_and_source_runs_to_next(tmp_path):
     sources, segments, problems = split_sources(decoded, entries)
     assert sources[0]["text"] == "Page A\ntext a"
     assert any("end marker" in p.reason for p in problems)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.sampled_from(["Title", "  Title  ", "Title\r", "Tit", "x Title", "", " ", "Title: more", "\t"]),
+                max_size=12), st.sampled_from(["Title", "Tit", "", " "]), st.sampled_from(["", "Title", "Tit", " "]))
+def test_marker_search_by_find_equals_walking_every_line(lines, exact, prefix):
+    from pipeline.split import _find_marker_lines, _find_marker_lines_by_walking
+
+    text = "\n".join(lines)
+    assert _find_marker_lines(text, exact, prefix) == _find_marker_lines_by_walking(text, exact, prefix)
