@@ -334,7 +334,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     # ---- report (as pipeline/defs/publish.py discrepancy_report)
     t = _Timer()
     written = write_reports(reports_dir, sources, disc, evidence, matched["conditions"], matched["adverse_effects"],
-                            changes)
+                            changes, workers=workers)
     seconds, peak = t.stop()
     run.stages.append(Stage("report", seconds, len(written), peak, note=f"{len(written)} files"))
 

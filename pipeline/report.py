@@ -270,11 +270,32 @@ def _split_rows(frame: pd.DataFrame, keys: list) -> dict:
     return out
 
 
+def _write_atomically(path: Path, content: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(content, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _write_drug_pages(state: tuple, start: int, end: int) -> list[Path]:
+    """Render and write the pages of ``reports[start:end]``; their paths in order."""
+    reports, pages_dir = state
+    out = []
+    for r in reports[start:end]:
+        page = pages_dir / f"{slug(r.drug)}.html"
+        _write_atomically(page, render_drug_html(r))
+        out.append(page)
+    return out
+
+
 @gc_paused_call
 def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
-                  conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None) -> dict[str, Path]:
+                  conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None,
+                  workers: int | None = None) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns their paths by name. Files are written
-    beside their final name and renamed, so a reader never sees half a report."""
+    beside their final name and renamed, so a reader never sees half a report. The drug pages
+    are independent: with ``workers`` > 1 (default ``DRUG_FACTS_WORKERS``) forked processes
+    render and write them in batches (the same files)."""
+    from pipeline.parallel import default_workers, fork_map
 
     out_dir.mkdir(parents=True, exist_ok=True)
     changes = changes or {}
@@ -321,17 +342,18 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     written: dict[str, Path] = {}
 
     def put(name: str, path: Path, content: str) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(content, encoding="utf-8")
-        tmp.replace(path)
+        _write_atomically(path, content)
         written[name] = path
 
     pages_dir = out_dir / "drugs"
     pages_dir.mkdir(exist_ok=True)
+    state = (reports, pages_dir)
+    parts = fork_map(_write_drug_pages, state, len(reports), default_workers() if workers is None else workers,
+                     min_items=4)
+    pages = [x for part in parts for x in part] if parts is not None else _write_drug_pages(state, 0, len(reports))
     summary = []
-    for r in reports:
-        page = pages_dir / f"{slug(r.drug)}.html"
-        put(f"html:{r.drug}", page, render_drug_html(r))
+    for r, page in zip(reports, pages):
+        written[f"html:{r.drug}"] = page
         summary.append(_Row({"drug": r.drug, "href": f"drugs/{page.name}", "n_sources": len(r.sources),
                              "counts": _severity_counts(r) if len(r.discrepancies) else {}}))
     if len(reports) == 1:

@@ -68,3 +68,18 @@ def test_without_a_cache_every_drug_is_compared(inputs):
     out = reconcile_incremental(*_args(inputs), cache=None)
     _equal(reconcile(*_args(inputs)), out[:3])
     assert out[3]["recomputed"] == out[3]["drugs"] == 5
+
+
+def test_report_pages_written_by_worker_processes_equal_the_serial_ones(inputs, tmp_path):
+    import filecmp
+
+    from pipeline.report import write_reports
+
+    disc, ev, _ = reconcile(*_args(inputs))
+    for workers in (1, 2):
+        write_reports(tmp_path / f"w{workers}", inputs["sources"], disc, ev, inputs["conditions"],
+                      inputs["adverse_effects"], {}, workers=workers)
+    files = sorted(p.relative_to(tmp_path / "w1") for p in (tmp_path / "w1").rglob("*") if p.is_file())
+    assert len([f for f in files if f.parts[0] == "drugs"]) == 5
+    assert files == sorted(p.relative_to(tmp_path / "w2") for p in (tmp_path / "w2").rglob("*") if p.is_file())
+    assert all(filecmp.cmp(tmp_path / "w1" / f, tmp_path / "w2" / f, shallow=False) for f in files)
