@@ -647,11 +647,18 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(full, ignore_index=True) if full else parts[0].reset_index(drop=True)
 
 
-def _by_drug(frame: pd.DataFrame, drug_of: dict[str, str]) -> dict[str, pd.DataFrame]:
+def _by_drug(frame: pd.DataFrame, drugs) -> dict[str, pd.DataFrame]:
+    """``frame`` cut into one frame per value of ``drugs`` (row order kept): one stable sort and
+    contiguous slices, not one boolean filter or groupby object per drug."""
     if frame.empty:
         return {}
-    drugs = frame["drug"] if "drug" in frame else frame["source_id"].map(drug_of)
-    return {d: g.reset_index(drop=True) for d, g in frame.groupby(drugs.to_numpy(), sort=False)}
+    keys = np.asarray(drugs, dtype=object)
+    order = np.argsort(keys, kind="stable")
+    ordered = frame.take(order).reset_index(drop=True)
+    sorted_keys = keys[order]
+    bounds = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    starts, ends = np.r_[0, bounds], np.r_[bounds, len(keys)]
+    return {sorted_keys[a]: ordered.iloc[a:b].reset_index(drop=True) for a, b in zip(starts, ends)}
 
 
 def reconcile_incremental(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_effects: pd.DataFrame,
@@ -687,10 +694,9 @@ def reconcile_incremental(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_e
                                    sub["interactions"], sub["statements"], sub["data_quality"],
                                    sub["relations"] if relations is not None else None, population_ids, workers)
         drug_of_disc = dict(zip(disc["discrepancy_id"], disc["drug"]))
-        by_disc = _by_drug(disc, {})
-        by_ev = {d: g.reset_index(drop=True) for d, g in ev.groupby(ev["discrepancy_id"].map(drug_of_disc).to_numpy(),
-                                                                     sort=False)} if len(ev) else {}
-        by_deps = _by_drug(deps, {})
+        by_disc = _by_drug(disc, disc["drug"].to_numpy())
+        by_ev = _by_drug(ev, [drug_of_disc.get(d) for d in ev["discrepancy_id"].tolist()]) if len(ev) else {}
+        by_deps = _by_drug(deps, deps["drug"].to_numpy()) if len(deps) else {}
         for drug in todo:
             part = (by_disc.get(drug, disc.iloc[0:0]), by_ev.get(drug, ev.iloc[0:0]), by_deps.get(drug, deps.iloc[0:0]))
             parts[drug] = part
