@@ -68,10 +68,11 @@ def _sides_in(text: str) -> frozenset[str]:
     return frozenset(s for pair in confusable_pairs() for s in pair if s in text)
 
 
-def _tokens_align(a: str, b: str) -> bool:
-    """Every content word of each string has a close counterpart in the other."""
+def _tokens_align(a: str, b: str, a_words: list[str] | None = None) -> bool:
+    """Every content word of each string has a close counterpart in the other (``a_words``: the
+    content words of ``a`` when the caller has them already)."""
     limit = float(settings()["token_min_ratio"])
-    ta = [t for t in a.split() if t not in _STOP]
+    ta = a_words if a_words is not None else [t for t in a.split() if t not in _STOP]
     tb = [t for t in b.split() if t not in _STOP]
     if not ta or not tb:
         return False
@@ -212,6 +213,7 @@ class Matcher:
         scorer = getattr(fuzz, cfg["fuzzy_scorer"])
         cutoff = float(cfg["fuzzy_min_score"])
         toks = [t for t in norm.split() if len(t) >= int(cfg["candidate_min_token_len"]) and t not in _STOP]
+        own_words = [t for t in norm.split() if t not in _STOP]
         for domain in domains:
             cand_ids = self._candidates(domain, toks, int(cfg["max_candidates"]))
             if cand_ids is None:
@@ -226,11 +228,13 @@ class Matcher:
             else:
                 choices = [items[i][0] for i in cand_ids]
                 scored = process.extract(norm, choices, scorer=scorer, limit=10)
+            if not scored or scored[0][1] < cutoff:
+                continue  # the best candidate already misses the cutoff: no candidate can be accepted
             ranked: list[tuple[float, str, str]] = []
             seen: set[str] = set()
             for text, score, pos in scored:
                 cid = items[cand_ids[pos]][1]
-                if cid in seen or confusable(norm, text) or not _tokens_align(norm, text):
+                if cid in seen or confusable(norm, text) or not _tokens_align(norm, text, own_words):
                     continue
                 seen.add(cid)
                 ranked.append((score, cid, text))
