@@ -35,13 +35,13 @@ def run_history(context: dg.AssetExecutionContext, sources: pd.DataFrame, sectio
                 interactions: pd.DataFrame, dosing: pd.DataFrame, statements: pd.DataFrame):
     """Compare this run with the history of published runs (warehouse/history)."""
     prev = load_history(paths.history_dir())
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     started = _iso(record.start_time if record is not None else None)
     facts = {"adverse_effects": adverse_effects, "conditions": conditions, "interactions": interactions,
              "dosing": dosing, "statements": statements}
     counts = {"sources": len(sources), "sections": len(sections), "discrepancies": len(discrepancies),
               **{k: len(v) for k, v in facts.items()}}
-    history, changes = update_history(prev, context.run_id, started, _iso(None), sources, sections, facts,
+    history, changes = update_history(prev, context.run.run_id, started, _iso(None), sources, sections, facts,
                                       discrepancies, counts)
     for name in ("runs", "fact_history", "discrepancy_history", "section_history"):
         yield from checked(context, dg.Output(history[name], name, metadata=table_metadata(name, history[name])))
