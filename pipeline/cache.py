@@ -39,6 +39,7 @@ class SourceCache:
         self.stage, self.version = stage, version
         self.hits = 0
         self.misses = 0
+        self.used: set[str] = set()  # keys read or written by this run
         if self.directory:
             self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -57,13 +58,41 @@ class SourceCache:
             self.misses += 1
             return None
         self.hits += 1
+        self.used.add(text_sha)
         return value
 
     def put(self, text_sha: str, value) -> None:
         if not self.directory:
             return
+        self.used.add(text_sha)
         path = self._path(text_sha)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
             pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+
+    def prune(self, stale_tmp_seconds: float = 3600.0) -> int:
+        """Delete this stage's entries that this run neither read nor wrote: texts that are no
+        longer in the corpus and entries of older code versions (otherwise the cache only
+        grows, one entry per edit). Temporary files of interrupted writes older than
+        ``stale_tmp_seconds`` go too. Call it after a stage has seen every current source.
+        Returns the number of files removed."""
+        if not self.directory:
+            return 0
+        import time
+
+        keep = {self._path(key).name for key in self.used}
+        removed = 0
+        for path in self.directory.glob(f"{self.stage}-*.pkl"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+                removed += 1
+        for path in self.directory.glob(f"{self.stage}-*.tmp"):
+            try:
+                old = time.time() - path.stat().st_mtime > stale_tmp_seconds
+            except FileNotFoundError:
+                continue
+            if old:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed

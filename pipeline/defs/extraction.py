@@ -42,7 +42,8 @@ def extract_facts(context: dg.AssetExecutionContext, sources: pd.DataFrame, sect
     """Read every source's sentences and list items into fact tables, each row with its quote and offsets."""
     cache = SourceCache(paths.cache_dir(), "facts", code_version("extract", "sections.py", "textutil.py", "schemas.py", "data"))
     frames, problems = extract_all(sources, sections, list_items, cache, progress_bar)
-    context.log.info(f"extracted {cache.misses} source(s), reused {cache.hits} unchanged")
+    context.log.info(f"extracted {cache.misses} source(s), reused {cache.hits} unchanged; "
+                     f"{cache.prune()} stale cache entries removed")
     for p in problems:
         context.log.error(p.message())
     for table, asset in OUTPUTS.items():

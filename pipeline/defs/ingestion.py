@@ -60,7 +60,8 @@ def section_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame):
     """Split each source into headed sections and list items, with topics."""
     cache = SourceCache(paths.cache_dir(), "sections", code_version("sections.py", "textutil.py", "data/section_cues.yaml"))
     sections, items, problems = section_all(sources, cache, progress_bar)
-    context.log.info(f"sectioned {cache.misses} source(s), reused {cache.hits} unchanged")
+    context.log.info(f"sectioned {cache.misses} source(s), reused {cache.hits} unchanged; "
+                     f"{cache.prune()} stale cache entries removed")
     for p in problems:
         context.log.error(p.message())
     frame = problems_frame(problems)

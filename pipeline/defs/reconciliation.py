@@ -34,7 +34,8 @@ def reconcile_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame, 
     cache = SourceCache(paths.cache_dir(), "reconcile", reconcile_code_version())
     disc, evidence, deps, info = reconcile_incremental(sources, dosing, adverse_effects, conditions, interactions,
                                                        statements, data_quality, concept_relations, populations, cache)
-    context.log.info(f"reconciled {info['recomputed']} of {info['drugs']} drugs; the others' inputs were unchanged")
+    context.log.info(f"reconciled {info['recomputed']} of {info['drugs']} drugs; the others' inputs were unchanged; "
+                     f"{cache.prune()} stale cache entries removed")
     decisions_file = paths.decisions_path()
     rows, problems = read_decisions(decisions_file)
     disc, reviews, more = apply_decisions(disc, evidence, rows, decisions_file.name)

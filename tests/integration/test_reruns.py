@@ -124,6 +124,9 @@ def test_history_and_decisions_across_three_runs(workdirs):
     assert len(_query("SELECT * FROM runs")) == 3
     facts = _query("SELECT * FROM fact_history WHERE fact_table = 'dosing' AND mention = '100 mg'")
     assert len(facts) == 1 and not bool(facts["present"][0])
+    # the per-source and per-drug caches hold this run's entries only (edited texts' entries pruned)
+    entries = sorted(p.name.split("-")[0] for p in (paths.cache_dir() / "sources").glob("*.pkl"))
+    assert entries == ["facts"] * 5 + ["reconcile"] + ["sections"] * 5
 
 
 def test_adding_a_drug_is_dropping_files_and_declaring_them(workdirs):
