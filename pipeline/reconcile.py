@@ -225,10 +225,10 @@ def _stances(b: _Builder, conditions: pd.DataFrame, relations: pd.DataFrame, dru
     c = c.assign(drug=c["source_id"].map(drug_of))
     keyed = [(r, *_concept_key(r)) for r in _records(c)]
     by_concept: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    labels: dict[str, str] = {}
+    labels: dict[tuple[str, str], str] = {}  # per drug: a drug's entry never takes another drug's wording
     for r, key, label in keyed:
         by_concept[(r.drug, key)][r.source_id].append(r)
-        labels.setdefault(key, label)
+        labels.setdefault((r.drug, key), label)
 
     def strongest(rows) -> tuple[str, object]:
         best = max(rows, key=lambda r: rank[r.stance])
@@ -260,7 +260,7 @@ def _stances(b: _Builder, conditions: pd.DataFrame, relations: pd.DataFrame, dru
 
     for (drug, key), per_source in by_concept.items():
         if len(per_source) >= 2:
-            emit(drug, key, labels[key], per_source, "stance_conflict", 1.0)
+            emit(drug, key, labels[(drug, key)], per_source, "stance_conflict", 1.0)
     # a broad concept in one source against a narrow one in another ("kidney disease" / "chronic renal failure")
     if relations is not None and len(relations):
         for rel in _records(relations):
@@ -614,6 +614,7 @@ def reconcile_code_version() -> str:
     return code_version("reconcile.py", "textutil.py", "data/reconcile.yaml")
 
 
+FORK_MIN_DRUGS = 50  # fewer drugs to compare than this: one process (a fork costs more than it saves)
 INPUT_NAMES = ("sources", "dosing", "adverse_effects", "conditions", "interactions", "statements", "data_quality",
                "relations")
 
@@ -661,6 +662,35 @@ def _by_drug(frame: pd.DataFrame, drugs) -> dict[str, pd.DataFrame]:
     return {sorted_keys[a]: ordered.iloc[a:b].reset_index(drop=True) for a, b in zip(starts, ends)}
 
 
+def _reconcile_batch(state: tuple, start: int, end: int, workers: int | None = 1) -> dict[str, tuple]:
+    """Reconcile the drugs ``todo[start:end]`` together; their results by drug, each also put in
+    the cache under the drug's input key."""
+    inputs, todo, population_ids, has_relations, cache, keys = state
+    wanted = set(todo[start:end])
+    drug_of = dict(zip(inputs["sources"]["source_id"], inputs["sources"]["drug"]))
+    sub = {}
+    for name, frame in inputs.items():
+        if frame is None or frame.empty:
+            sub[name] = frame
+            continue
+        drugs = frame["drug"] if "drug" in frame else frame["source_id"].map(drug_of)
+        sub[name] = frame[drugs.isin(wanted).to_numpy()].reset_index(drop=True)
+    disc, ev, deps = reconcile(sub["sources"], sub["dosing"], sub["adverse_effects"], sub["conditions"],
+                               sub["interactions"], sub["statements"], sub["data_quality"],
+                               sub["relations"] if has_relations else None, population_ids, workers)
+    drug_of_disc = dict(zip(disc["discrepancy_id"], disc["drug"]))
+    by_disc = _by_drug(disc, disc["drug"].to_numpy())
+    by_ev = _by_drug(ev, [drug_of_disc.get(d) for d in ev["discrepancy_id"].tolist()]) if len(ev) else {}
+    by_deps = _by_drug(deps, deps["drug"].to_numpy()) if len(deps) else {}
+    out = {}
+    for drug in todo[start:end]:
+        part = (by_disc.get(drug, disc.iloc[0:0]), by_ev.get(drug, ev.iloc[0:0]), by_deps.get(drug, deps.iloc[0:0]))
+        out[drug] = part
+        if cache is not None:
+            cache.put(keys[drug], part)
+    return out
+
+
 def reconcile_incremental(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_effects: pd.DataFrame,
                           conditions: pd.DataFrame, interactions: pd.DataFrame, statements: pd.DataFrame,
                           data_quality: pd.DataFrame, relations: pd.DataFrame | None = None,
@@ -681,27 +711,20 @@ def reconcile_incremental(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_e
                 parts[drug] = hit
     todo = [d for d in keys if d not in parts]
     if todo:
-        wanted = set(todo)
-        sub = {}
-        for name, frame in inputs.items():
-            if frame is None or frame.empty:
-                sub[name] = frame
-                continue
-            drug_of = dict(zip(sources["source_id"], sources["drug"]))
-            drugs = frame["drug"] if "drug" in frame else frame["source_id"].map(drug_of)
-            sub[name] = frame[drugs.isin(wanted).to_numpy()].reset_index(drop=True)
-        disc, ev, deps = reconcile(sub["sources"], sub["dosing"], sub["adverse_effects"], sub["conditions"],
-                                   sub["interactions"], sub["statements"], sub["data_quality"],
-                                   sub["relations"] if relations is not None else None, population_ids, workers)
-        drug_of_disc = dict(zip(disc["discrepancy_id"], disc["drug"]))
-        by_disc = _by_drug(disc, disc["drug"].to_numpy())
-        by_ev = _by_drug(ev, [drug_of_disc.get(d) for d in ev["discrepancy_id"].tolist()]) if len(ev) else {}
-        by_deps = _by_drug(deps, deps["drug"].to_numpy()) if len(deps) else {}
-        for drug in todo:
-            part = (by_disc.get(drug, disc.iloc[0:0]), by_ev.get(drug, ev.iloc[0:0]), by_deps.get(drug, deps.iloc[0:0]))
-            parts[drug] = part
+        from pipeline.parallel import default_workers, fork_map
+
+        n_workers = default_workers() if workers is None else workers
+        state = (inputs, todo, population_ids, relations is not None, cache, keys)
+        # drugs are independent: batches of drugs are reconciled in forked workers, each writing
+        # its drugs' cache entries; one worker's reconciliation runs in one process
+        done = fork_map(_reconcile_batch, state, len(todo), n_workers, min_items=FORK_MIN_DRUGS)
+        if done is None:
+            parts.update(_reconcile_batch(state, 0, len(todo), workers))
+        else:
+            for batch in done:
+                parts.update(batch)
             if cache is not None:
-                cache.put(keys[drug], part)
+                cache.used.update(keys[d] for d in todo)  # written by the workers
     ordered = [parts[d] for d in keys]
     if not ordered:
         return reconcile(sources, dosing, adverse_effects, conditions, interactions, statements, data_quality,

@@ -83,3 +83,57 @@ def test_report_pages_written_by_worker_processes_equal_the_serial_ones(inputs, 
     assert len([f for f in files if f.parts[0] == "drugs"]) == 5
     assert files == sorted(p.relative_to(tmp_path / "w2") for p in (tmp_path / "w2").rglob("*") if p.is_file())
     assert all(filecmp.cmp(tmp_path / "w1" / f, tmp_path / "w2" / f, shallow=False) for f in files)
+
+
+def test_each_drug_reconciled_alone_gives_its_rows_of_the_full_run(inputs):
+    """Reconciliation only compares the sources of one drug: nothing of another drug (not even the
+    wording chosen as a label) may reach a drug's rows, or the per-drug cache would go stale."""
+    full_disc, full_ev, _ = reconcile(*_args(inputs))
+    drug_of = dict(zip(inputs["sources"]["source_id"], inputs["sources"]["drug"]))
+    for drug in sorted(set(drug_of.values())):
+        def only(frame):
+            if frame.empty:
+                return frame
+            drugs = frame["drug"] if "drug" in frame else frame["source_id"].map(drug_of)
+            return frame[(drugs == drug).to_numpy()].reset_index(drop=True)
+
+        alone = {**{k: only(v) if isinstance(v, pd.DataFrame) else v for k, v in inputs.items()}}
+        disc, ev, _ = reconcile(*_args(alone))
+        expected = full_disc[full_disc["drug"] == drug].reset_index(drop=True)
+        pd.testing.assert_frame_equal(disc, expected)
+        pd.testing.assert_frame_equal(ev, full_ev[full_ev["discrepancy_id"].isin(set(expected["discrepancy_id"]))]
+                                      .reset_index(drop=True))
+
+
+def test_batches_of_drugs_in_worker_processes_equal_a_full_reconciliation(inputs, tmp_path, monkeypatch):
+    import pipeline.reconcile as rec
+
+    monkeypatch.setattr(rec, "FORK_MIN_DRUGS", 2)
+    cache = SourceCache(tmp_path, "reconcile", "test")
+    out = reconcile_incremental(*_args(inputs), cache=cache, workers=2)
+    _equal(reconcile(*_args(inputs)), out[:3])
+    assert len(cache.used) == 5 and len(list((tmp_path / "sources").glob("*.pkl"))) == 5
+    assert reconcile_incremental(*_args(inputs), cache=cache, workers=2)[3]["recomputed"] == 0
+
+
+def test_a_drugs_labels_come_from_its_own_wording(inputs):
+    """Two drugs naming the same unmatched condition in different wording ("Angina" / "angina")
+    each keep their own wording in their discrepancy labels."""
+    cond = inputs["conditions"]
+    sources = inputs["sources"]
+    drug = sorted(sources["drug"])[0]
+    ids = sources.loc[sources["drug"] == drug, "source_id"].tolist()
+    row = cond[cond["source_id"] == ids[0]].iloc[[0]].copy()
+    row[["concept_id", "concept_label", "mention", "stance"]] = ["", "", "made-up syndrome", "contraindicated"]
+    other = row.copy()
+    other[["source_id", "stance"]] = [ids[1], "indication"]
+    twin_sources = sources[sources["drug"] == drug].copy()
+    twin_sources["drug"] = "zz-twin"
+    twin_sources["source_id"] = "zz-" + twin_sources["source_id"]
+    twin = pd.concat([row, other]).assign(source_id=lambda f: "zz-" + f["source_id"], mention="MADE-UP SYNDROME")
+    edited = {**inputs, "sources": pd.concat([sources, twin_sources], ignore_index=True),
+              "conditions": pd.concat([cond, row, other, twin], ignore_index=True)}
+    disc, _, _ = reconcile(*_args(edited))
+    labels = dict(zip(disc.loc[disc["comparison_key"] == "text:made-up syndrome", "drug"],
+                      disc.loc[disc["comparison_key"] == "text:made-up syndrome", "concept_label"]))
+    assert labels == {drug: "made-up syndrome", "zz-twin": "MADE-UP SYNDROME"}
