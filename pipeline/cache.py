@@ -54,8 +54,11 @@ class SourceCache:
         try:
             with open(path, "rb") as fh:
                 value = pickle.load(fh)
-        except (FileNotFoundError, EOFError, pickle.UnpicklingError):
+        except FileNotFoundError:
             self.misses += 1
+            return None
+        except Exception:  # noqa: BLE001 - truncated, corrupt, or written by other library versions:
+            self.misses += 1  # an entry is only ever a shortcut, so it is recomputed (and rewritten)
             return None
         self.hits += 1
         self.used.add(text_sha)

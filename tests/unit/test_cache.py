@@ -39,3 +39,25 @@ def test_prune_removes_only_old_temporary_files(tmp_path):
 
 def test_a_cache_without_a_directory_prunes_nothing():
     assert SourceCache(None, "facts", "v1").prune() == 0
+
+
+def test_an_entry_that_cannot_be_loaded_is_a_miss_and_is_rewritten(tmp_path):
+    import pickle
+    import sys
+    import types
+
+    cache = SourceCache(tmp_path, "facts", "v1")
+    cache.put("a", 1)
+    (tmp_path / "sources" / "facts-v1-a.pkl").write_bytes(b"\x80\x05truncated")
+    module = types.ModuleType("gone_module")
+    exec("class Thing:\n    pass", module.__dict__)
+    sys.modules["gone_module"] = module
+    try:
+        data = pickle.dumps(module.Thing())
+    finally:
+        del sys.modules["gone_module"]
+    (tmp_path / "sources" / "facts-v1-b.pkl").write_bytes(data)  # written by code that no longer exists
+    fresh = SourceCache(tmp_path, "facts", "v1")
+    assert fresh.get("a") is None and fresh.get("b") is None and fresh.misses == 2
+    fresh.put("a", 2)
+    assert SourceCache(tmp_path, "facts", "v1").get("a") == 2
