@@ -64,8 +64,17 @@ def confusable(a: str, b: str) -> bool:
 
 @lru_cache(maxsize=1 << 16)
 def _sides_in(text: str) -> frozenset[str]:
-    """The sides of confusable pairs that occur in ``text`` (memoised: vocabulary terms recur)."""
+    """The sides of confusable pairs that occur in ``text`` (memoised: vocabulary terms recur).
+    Most texts hold no side at all: one search for any side answers those at once."""
+    if not _any_side().search(text):
+        return frozenset()
     return frozenset(s for pair in confusable_pairs() for s in pair if s in text)
+
+
+@lru_cache(maxsize=1)
+def _any_side() -> re.Pattern:
+    sides = sorted({s for pair in confusable_pairs() for s in pair}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(s) for s in sides)) if sides else re.compile(r"(?!)")
 
 
 def _tokens_align(a: str, b: str, a_words: list[str] | None = None) -> bool:
@@ -87,10 +96,14 @@ def _all_close(xs: list[str], ys: list[str], limit: float) -> bool:
     """Every x has a y with fuzz.ratio(x, y) >= limit (ratio is symmetric; an equal word
     scores 100; rapidfuzz stops a comparison as soon as it cannot reach the limit)."""
     ys_set = set(ys)
+    ratio = fuzz.ratio
     for x in xs:
         if x in ys_set:
             continue
-        if not any(fuzz.ratio(x, y, score_cutoff=limit) for y in ys):
+        for y in ys:  # a plain loop: no generator frame per word (this runs for every candidate)
+            if ratio(x, y, score_cutoff=limit):
+                break
+        else:
             return False
     return True
 
