@@ -24,6 +24,7 @@ from rapidfuzz import fuzz, process
 
 from pipeline.normalise import normalise_term, strip_modifiers
 from pipeline.paths import DATA_DIR
+from pipeline.perf import gc_paused_call
 
 TABLE_DOMAINS = {
     "adverse_effects": ("phenotype",),
@@ -350,6 +351,7 @@ def generic_wording(mention: str, drug: str) -> str:
     return re.sub(rf"\b{re.escape(drug)}\b", "the drug", mention, flags=re.I)
 
 
+@gc_paused_call
 def match_table(frame: pd.DataFrame, table: str, matcher: Matcher, drug_of_source: dict[str, str] | None = None,
                 text_column: str = "mention") -> pd.DataFrame:
     """``frame`` with concept columns added (concept_id, concept_label, match_method,
