@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -82,8 +83,6 @@ class SourceCache:
         Returns the number of files removed."""
         if not self.directory:
             return 0
-        import time
-
         keep = {self._path(key).name for key in self.used}
         removed = 0
         for path in self.directory.glob(f"{self.stage}-*.pkl"):

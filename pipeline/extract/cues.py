@@ -75,6 +75,7 @@ def _phrase_rules(entries: list) -> list[PhraseRule]:
 def compiled() -> Compiled:
     c = extraction_cues()
     flags = re.I
+    phrase_rules = _phrase_rules(c["ae_phrases"])
     return Compiled(
         stance={k: [re.compile(p, flags) for p in v] for k, v in c["stance"].items()},
         topic_stance=dict(c["topic_stance"]),
@@ -96,8 +97,8 @@ def compiled() -> Compiled:
         condition_bad_word=re.compile(c["condition_bad_word"], flags),
         agent_bad_word=re.compile(c["agent_bad_word"], flags),
         therapeutic_start=re.compile(c["therapeutic_start"], flags),
-        ae_phrases=[r.pattern for r in _phrase_rules(c["ae_phrases"])],
-        ae_phrase_rules=_phrase_rules(c["ae_phrases"]),
+        ae_phrases=[r.pattern for r in phrase_rules],
+        ae_phrase_rules=phrase_rules,
         body_parts=frozenset(w.lower() for w in c["body_parts"]),
         umbrella=re.compile(c["umbrella"], flags),
     )

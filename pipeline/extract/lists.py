@@ -32,7 +32,8 @@ def _strip(text: str, s: int, e: int) -> tuple[int, int]:
 @lru_cache(maxsize=1)
 def _patterns():
     cues = extraction_cues()
-    return (re.compile(cues["leading_words"], re.I), re.compile(cues["body_site_tail"], re.I))
+    return (re.compile(cues["leading_words"], re.I), re.compile(cues["body_site_tail"], re.I),
+            re.compile(cues["place_tail"], re.I))
 
 
 _BRACKET = re.compile(r"[()\[\]]")
@@ -107,7 +108,7 @@ _PAREN = re.compile(r"\s*\(([^()]*)\)\s*$")
 
 def trim_mention(text: str, s: int, e: int) -> tuple[int, int]:
     """Drop leading function words ("a", "any", "such as", "promotes") and closing punctuation."""
-    lead, _ = _patterns()
+    lead = _patterns()[0]
     s, e = _strip(text, s, e)
     for _ in range(4):
         m = lead.match(text, s, e)
@@ -118,16 +119,13 @@ def trim_mention(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
-_PLACE_TAIL = re.compile(r"\s+(?:on|in|at|within|throughout|into) (?:the|your|a|an|all) ", re.I)
-
-
 def _cut_place_tail(text: str, s: int, e: int, max_words: int) -> int:
     """End of a mention too long to name one thing, without its closing place phrase: "weakens
     the response of sensory pathways on the surface of the lower spinal cord" names its effect
     before "on the ..."; a mention of a plausible length keeps its place ("pain in the chest")."""
     if len(text[s:e].split()) <= max_words:
         return e
-    for m in _PLACE_TAIL.finditer(text, s, e):
+    for m in _patterns()[2].finditer(text, s, e):
         if 2 <= len(text[s:m.start()].split()) <= max_words:
             return m.start()
     return e
@@ -141,7 +139,7 @@ def split_enumeration(text: str, s: int, e: int) -> list[tuple[int, int]]:
     """
     from pipeline.extract.cues import compiled
 
-    _, site_tail = _patterns()
+    site_tail = _patterns()[1]
     body_parts = compiled().body_parts
     spans: list[tuple[int, int]] = []
     def is_site(frag: tuple[int, int]) -> bool:

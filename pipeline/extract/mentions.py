@@ -307,19 +307,18 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
             elif in_ae_section and _bare_list(view, u):
                 list_start = u.start
                 spans = split_enumeration(view, u.start, u.end)
-        prefix = view[u.start:list_start] if list_start else ""
-        hedge = C.compiled().hedge.search(text)
-        for s, e in spans:
-            # the words opening the mention's own ';' clause ("with prolonged use – ...")
-            segment = re.split(r"[;:]", view[list_start:s])[-1].split(",")[0] if list_start is not None else ""
-            cat = _category([segment, prefix, u.context_heading, u.parent_heading], u.topic, text)
-            out.append(Mention("adverse_effects", u, s, e, cat, negated=_negated(view, s, u),
-                               hedge=hedge.group(0) if hedge else ""))
-        # a list that named only non-effects ("The effect of the drug on ..., which is manifested
+        # a list that names only non-effects ("The effect of the drug on ..., which is manifested
         # by ...") leaves the sentence to the prose phrases below
         if any(C.plausible_mention(view[s:e], "adverse_effects") for s, e in spans):
+            prefix = view[u.start:list_start] if list_start else ""
+            hedge = C.compiled().hedge.search(text)
+            for s, e in spans:
+                # the words opening the mention's own ';' clause ("with prolonged use – ...")
+                segment = re.split(r"[;:]", view[list_start:s])[-1].split(",")[0] if list_start is not None else ""
+                cat = _category([segment, prefix, u.context_heading, u.parent_heading], u.topic, text)
+                out.append(Mention("adverse_effects", u, s, e, cat, negated=_negated(view, s, u),
+                                   hedge=hedge.group(0) if hedge else ""))
             return out
-        out = []
     if not C.has_interaction_context(text) and u.topic != "interactions":
         low = lowered(text)  # text is view[u.start:u.end]
         comp = C.compiled()
