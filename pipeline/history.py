@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.frames import columns_by_key
+
 RUN_COLUMNS = ["run_id", "started_at", "ended_at", "source_hashes", "row_counts", "severity_counts"]
 FACT_COLUMNS = ["fact_key", "fact_table", "source_id", "mention", "label", "first_seen_run", "first_seen_at",
                 "last_seen_run", "last_seen_at", "present"]
@@ -150,26 +152,6 @@ def update_history(prev: dict[str, pd.DataFrame], run_id: str, started_at: str, 
     return history, _changes(prev, sources, sec_now, disc_now)
 
 
-def _rows_by(frame: pd.DataFrame, by: str, columns: tuple[str, ...]) -> dict:
-    """value of ``by`` -> {column: values in row order} for the rows with that value."""
-    out: dict = {}
-    if not len(frame):
-        return out
-    cols = [frame[c].tolist() for c in columns]
-    for i, k in enumerate(frame[by].tolist()):
-        group = out.get(k)
-        if group is None:
-            group = out[k] = {c: [] for c in columns}
-        for c, values in zip(columns, cols):
-            group[c].append(values[i])
-    return out
-
-
-def _last_of(keys: list, values: list) -> dict:
-    """dict(zip(keys, values)): the last value wins, as Series.to_dict does on repeated labels."""
-    return dict(zip(keys, values))
-
-
 def _changes(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sections_now: pd.DataFrame,
              disc_now: pd.DataFrame) -> dict[str, dict]:
     """What changed since the previous run, per drug: new, resolved and changed discrepancies, and
@@ -186,15 +168,15 @@ def _changes(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sections_now:
     old_sections = prev["section_history"]
     drug_of = dict(zip(sources["source_id"], sources["drug"]))
     # every table read once and grouped by drug or source (one filter per drug made it quadratic)
-    now_by_drug = _rows_by(disc_now, "drug", ("discrepancy_id", "summary", "values_hash"))
-    before_by_drug = _rows_by(old_present, "drug", ("discrepancy_id",)) if len(old_present) else {}
-    old_hash_of = _last_of(old_by_id.index.tolist(), old_by_id["values_hash"].tolist()) if len(old_by_id) else {}
+    now_by_drug = columns_by_key(disc_now, disc_now["drug"].tolist(), ("discrepancy_id", "summary", "values_hash"))
+    before_by_drug = columns_by_key(old_present, old_present["drug"].tolist(), ("discrepancy_id",)) if len(old_present) else {}
+    old_hash_of = dict(zip(old_by_id.index.tolist(), old_by_id["values_hash"].tolist())) if len(old_by_id) else {}
     old_summary = old_by_id["summary"].to_dict() if len(old_by_id) else {}
     sha_of: dict[str, str] = {}
     for sid, sha in zip(sources["source_id"].tolist(), sources["sha256"].tolist()):
         sha_of.setdefault(sid, sha)
-    old_sec_by = _rows_by(old_sections, "source_id", ("section_key", "text_sha")) if len(old_sections) else {}
-    now_sec_by = _rows_by(sections_now, "source_id", ("section_key", "text_sha"))
+    old_sec_by = columns_by_key(old_sections, old_sections["source_id"].tolist(), ("section_key", "text_sha")) if len(old_sections) else {}
+    now_sec_by = columns_by_key(sections_now, sections_now["source_id"].tolist(), ("section_key", "text_sha"))
     removed = sorted(s for s in old_hashes if s not in drug_of)
     sources_of: dict[str, list[str]] = {}
     for s, d in drug_of.items():
@@ -206,7 +188,7 @@ def _changes(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sections_now:
         now_ids, before_ids = set(now["discrepancy_id"]), set(before["discrepancy_id"])
         new = sorted(now_ids - before_ids)
         resolved = sorted(before_ids - now_ids)
-        now_hash = _last_of(now["discrepancy_id"], now["values_hash"])
+        now_hash = dict(zip(now["discrepancy_id"], now["values_hash"]))
         changed = sorted(d for d in now_ids & before_ids if old_hash_of[d] != now_hash[d])
         src_changes = []
         for sid in sorted(sources_of.get(drug, [])):
@@ -218,8 +200,8 @@ def _changes(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sections_now:
                 continue
             old_sec = old_sec_by.get(sid, {"section_key": [], "text_sha": []})
             now_sec = now_sec_by.get(sid, {"section_key": [], "text_sha": []})
-            olds = _last_of(old_sec["section_key"], old_sec["text_sha"])
-            nows = _last_of(now_sec["section_key"], now_sec["text_sha"])
+            olds = dict(zip(old_sec["section_key"], old_sec["text_sha"]))
+            nows = dict(zip(now_sec["section_key"], now_sec["text_sha"]))
             touched = sorted(k.rsplit("#", 1)[0] or "(untitled)" for k in set(olds) | set(nows) if olds.get(k) != nows.get(k))
             src_changes.append({"source_id": sid, "status": "text changed", "sections": touched})
         for sid in (s for s in removed if s.startswith(f"{drug}-")):

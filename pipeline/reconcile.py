@@ -23,6 +23,7 @@ import yaml
 from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
 
+from pipeline.frames import rows_by_key
 from pipeline.paths import DATA_DIR
 from pipeline.perf import gc_paused_call
 from pipeline.textutil import sentence_spans
@@ -579,8 +580,11 @@ def reconcile(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_effects: pd.D
     if not disc.empty:
         disc = _order_discrepancies(disc.drop_duplicates("discrepancy_id"))
         ev = _order_evidence(ev.drop_duplicates(["discrepancy_id", "source_id", "quote_start", "char_start"]), disc)
-    deps = deps.sort_values(["drug", "source_id", "restates_source_id"], kind="stable").reset_index(drop=True)
-    return disc, ev, deps
+    return disc, ev, _order_dependencies(deps)
+
+
+def _order_dependencies(deps: pd.DataFrame) -> pd.DataFrame:
+    return deps.sort_values(["drug", "source_id", "restates_source_id"], kind="stable").reset_index(drop=True)
 
 
 _SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2, "info": 3}
@@ -631,7 +635,7 @@ def drug_input_keys(inputs: dict[str, pd.DataFrame], population_ids: set[str]) -
         frame = inputs.get(name)
         if frame is None or frame.empty:
             continue
-        drugs = (frame["drug"] if "drug" in frame else frame["source_id"].map(drug_of)).to_numpy()
+        drugs = _drugs_of_rows(frame, drug_of).to_numpy()
         row_hash = pd.util.hash_pandas_object(frame.astype({c: str for c in frame.columns
                                                              if frame[c].dtype == object}), index=False).to_numpy()
         header = (name + "|" + ",".join(map(str, frame.columns))).encode()
@@ -649,17 +653,13 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _by_drug(frame: pd.DataFrame, drugs) -> dict[str, pd.DataFrame]:
-    """``frame`` cut into one frame per value of ``drugs`` (row order kept): one stable sort and
-    contiguous slices, not one boolean filter or groupby object per drug."""
-    if frame.empty:
-        return {}
-    keys = np.asarray(drugs, dtype=object)
-    order = np.argsort(keys, kind="stable")
-    ordered = frame.take(order).reset_index(drop=True)
-    sorted_keys = keys[order]
-    bounds = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
-    starts, ends = np.r_[0, bounds], np.r_[bounds, len(keys)]
-    return {sorted_keys[a]: ordered.iloc[a:b].reset_index(drop=True) for a, b in zip(starts, ends)}
+    """``frame`` cut into one frame per drug (row order kept, index reset)."""
+    return {d: part.reset_index(drop=True) for d, part in rows_by_key(frame, list(drugs)).items()} if len(frame) else {}
+
+
+def _drugs_of_rows(frame: pd.DataFrame, drug_of: dict[str, str]) -> pd.Series:
+    """The drug of each row: its own ``drug`` column, else its source's drug."""
+    return frame["drug"] if "drug" in frame else frame["source_id"].map(drug_of)
 
 
 def _reconcile_batch(state: tuple, start: int, end: int, workers: int | None = 1) -> dict[str, tuple]:
@@ -673,15 +673,14 @@ def _reconcile_batch(state: tuple, start: int, end: int, workers: int | None = 1
         if frame is None or frame.empty:
             sub[name] = frame
             continue
-        drugs = frame["drug"] if "drug" in frame else frame["source_id"].map(drug_of)
-        sub[name] = frame[drugs.isin(wanted).to_numpy()].reset_index(drop=True)
+        sub[name] = frame[_drugs_of_rows(frame, drug_of).isin(wanted).to_numpy()].reset_index(drop=True)
     disc, ev, deps = reconcile(sub["sources"], sub["dosing"], sub["adverse_effects"], sub["conditions"],
                                sub["interactions"], sub["statements"], sub["data_quality"],
                                sub["relations"] if has_relations else None, population_ids, workers)
     drug_of_disc = dict(zip(disc["discrepancy_id"], disc["drug"]))
-    by_disc = _by_drug(disc, disc["drug"].to_numpy())
-    by_ev = _by_drug(ev, [drug_of_disc.get(d) for d in ev["discrepancy_id"].tolist()]) if len(ev) else {}
-    by_deps = _by_drug(deps, deps["drug"].to_numpy()) if len(deps) else {}
+    by_disc = _by_drug(disc, disc["drug"].tolist())
+    by_ev = _by_drug(ev, [drug_of_disc.get(d) for d in ev["discrepancy_id"].tolist()])
+    by_deps = _by_drug(deps, deps["drug"].tolist())
     out = {}
     for drug in todo[start:end]:
         part = (by_disc.get(drug, disc.iloc[0:0]), by_ev.get(drug, ev.iloc[0:0]), by_deps.get(drug, deps.iloc[0:0]))
@@ -731,6 +730,5 @@ def reconcile_incremental(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_e
                          relations, population_ids, workers) + ({"drugs": 0, "recomputed": 0},)
     disc = _order_discrepancies(_concat([p[0] for p in ordered]))
     ev = _order_evidence(_concat([p[1] for p in ordered]), disc)
-    deps = _concat([p[2] for p in ordered])
-    deps = deps.sort_values(["drug", "source_id", "restates_source_id"], kind="stable").reset_index(drop=True)
+    deps = _order_dependencies(_concat([p[2] for p in ordered]))
     return disc, ev, deps, {"drugs": len(keys), "recomputed": len(todo)}

@@ -12,7 +12,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from pipeline.frames import columns_by_key, rows_by_key
 from pipeline.perf import gc_paused_call
 
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
@@ -238,38 +238,6 @@ def render_markdown(reports: list[DrugReport]) -> str:
                  for r in reports], severities=SEVERITY_ORDER)
 
 
-def _positions(keys: list) -> dict:
-    """key -> row positions (ascending) of the rows carrying that key."""
-    out: dict = {}
-    for i, k in enumerate(keys):
-        out.setdefault(k, []).append(i)
-    return out
-
-
-def _columns_by(frame: pd.DataFrame, keys: list, only: tuple[str, ...] | None = None) -> dict:
-    """key -> {column: values of the rows carrying that key, in order} (``only`` those columns)."""
-    positions = _positions(keys)
-    columns = {c: frame[c].tolist() for c in frame.columns if only is None or c in only}
-    out = {}
-    for key, rows in positions.items():
-        pick = itemgetter(*rows)
-        out[key] = {c: list(pick(values)) if len(rows) > 1 else [values[rows[0]]] for c, values in columns.items()}
-    return out
-
-
-def _split_rows(frame: pd.DataFrame, keys: list) -> dict:
-    """key -> the rows of ``frame`` carrying that key (original order and index labels), cut
-    from one reordered copy: a single take for the whole table, then a slice per key, instead
-    of a take per key (each a copy of every column)."""
-    positions = _positions(keys)
-    grouped = frame.take([i for rows in positions.values() for i in rows])
-    out, start = {}, 0
-    for key, rows in positions.items():
-        out[key] = grouped.iloc[start:start + len(rows)]
-        start += len(rows)
-    return out
-
-
 def _write_atomically(path: Path, content: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(content, encoding="utf-8")
@@ -303,14 +271,14 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     # Each table is cut by drug in one pass (row positions per drug, original order kept), not
     # filtered whole once per drug, which made the report quadratic in the number of drugs.
     drug_of_source = dict(zip(sources["source_id"], sources["drug"]))
-    source_rows = _split_rows(sources, sources["drug"].tolist())
-    disc_rows = _split_rows(discrepancies, discrepancies["drug"].tolist()) if len(discrepancies) else {}
+    source_rows = rows_by_key(sources, sources["drug"].tolist())
+    disc_rows = rows_by_key(discrepancies, discrepancies["drug"].tolist()) if len(discrepancies) else {}
     drug_of_disc = dict(zip(discrepancies["discrepancy_id"], discrepancies["drug"])) if len(discrepancies) else {}
-    ev_rows = (_split_rows(evidence, [drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()])
+    ev_rows = (rows_by_key(evidence, [drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()])
                if len(evidence) else {})
-    cond_rows = (_split_rows(conditions, [drug_of_source.get(s) for s in conditions["source_id"].tolist()])
+    cond_rows = (rows_by_key(conditions, [drug_of_source.get(s) for s in conditions["source_id"].tolist()])
                  if len(conditions) else {})
-    ae_rows = (_split_rows(adverse_effects, [drug_of_source.get(s) for s in adverse_effects["source_id"].tolist()])
+    ae_rows = (rows_by_key(adverse_effects, [drug_of_source.get(s) for s in adverse_effects["source_id"].tolist()])
                if len(adverse_effects) else {})
 
     def part(table: pd.DataFrame, parts: dict, drug: str) -> pd.DataFrame:
@@ -318,13 +286,13 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
 
     # every column read once for the whole table, then cut by drug: the pages read these lists
     columns = {
-        "sources": _columns_by(sources, sources["drug"].tolist()),
-        "discrepancies": _columns_by(discrepancies, discrepancies["drug"].tolist()) if len(discrepancies) else {},
-        "evidence": (_columns_by(evidence, [drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()])
+        "sources": columns_by_key(sources, sources["drug"].tolist()),
+        "discrepancies": columns_by_key(discrepancies, discrepancies["drug"].tolist()) if len(discrepancies) else {},
+        "evidence": (columns_by_key(evidence, [drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()])
                      if len(evidence) else {}),
-        "conditions": (_columns_by(conditions, [drug_of_source.get(s) for s in conditions["source_id"].tolist()],
+        "conditions": (columns_by_key(conditions, [drug_of_source.get(s) for s in conditions["source_id"].tolist()],
                                    _MATRIX_COLUMNS) if len(conditions) else {}),
-        "adverse_effects": (_columns_by(adverse_effects, [drug_of_source.get(s) for s in
+        "adverse_effects": (columns_by_key(adverse_effects, [drug_of_source.get(s) for s in
                                                           adverse_effects["source_id"].tolist()], _MATRIX_COLUMNS)
                             if len(adverse_effects) else {}),
     }
