@@ -271,42 +271,31 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     # Each table is cut by drug in one pass (row positions per drug, original order kept), not
     # filtered whole once per drug, which made the report quadratic in the number of drugs.
     drug_of_source = dict(zip(sources["source_id"], sources["drug"]))
-    source_rows = rows_by_key(sources, sources["drug"].tolist())
-    disc_rows = rows_by_key(discrepancies, discrepancies["drug"].tolist()) if len(discrepancies) else {}
     drug_of_disc = dict(zip(discrepancies["discrepancy_id"], discrepancies["drug"])) if len(discrepancies) else {}
-    ev_rows = (rows_by_key(evidence, [drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()])
-               if len(evidence) else {})
-    cond_rows = (rows_by_key(conditions, [drug_of_source.get(s) for s in conditions["source_id"].tolist()])
-                 if len(conditions) else {})
-    ae_rows = (rows_by_key(adverse_effects, [drug_of_source.get(s) for s in adverse_effects["source_id"].tolist()])
-               if len(adverse_effects) else {})
+    # each table's drug per row, listed once and used for both cuts below
+    keys = {"sources": sources["drug"].tolist(), "discrepancies": discrepancies["drug"].tolist(),
+            "evidence": [drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()],
+            "conditions": [drug_of_source.get(s) for s in conditions["source_id"].tolist()],
+            "adverse_effects": [drug_of_source.get(s) for s in adverse_effects["source_id"].tolist()]}
+    tables = {"sources": sources, "discrepancies": discrepancies, "evidence": evidence, "conditions": conditions,
+              "adverse_effects": adverse_effects}
+    rows = {name: rows_by_key(table, keys[name]) if len(table) else {} for name, table in tables.items()}
 
-    def part(table: pd.DataFrame, parts: dict, drug: str) -> pd.DataFrame:
-        return parts[drug] if drug in parts else table.iloc[[]]
+    def part(name: str, drug: str) -> pd.DataFrame:
+        return rows[name][drug] if drug in rows[name] else tables[name].iloc[[]]
 
     # every column read once for the whole table, then cut by drug: the pages read these lists
-    columns = {
-        "sources": columns_by_key(sources, sources["drug"].tolist()),
-        "discrepancies": columns_by_key(discrepancies, discrepancies["drug"].tolist()) if len(discrepancies) else {},
-        "evidence": (columns_by_key(evidence, [drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()])
-                     if len(evidence) else {}),
-        "conditions": (columns_by_key(conditions, [drug_of_source.get(s) for s in conditions["source_id"].tolist()],
-                                   _MATRIX_COLUMNS) if len(conditions) else {}),
-        "adverse_effects": (columns_by_key(adverse_effects, [drug_of_source.get(s) for s in
-                                                          adverse_effects["source_id"].tolist()], _MATRIX_COLUMNS)
-                            if len(adverse_effects) else {}),
-    }
+    columns = {name: columns_by_key(table, keys[name], _MATRIX_COLUMNS if name in ("conditions", "adverse_effects")
+                                    else None) if len(table) else {}
+               for name, table in tables.items()}
 
     reports = []
     for drug in drugs:
-        disc = part(discrepancies, disc_rows, drug) if len(discrepancies) else discrepancies
         reports.append(DrugReport(
-            drug=drug, sources=part(sources, source_rows, drug), discrepancies=disc,
-            evidence=part(evidence, ev_rows, drug) if len(evidence) else evidence,
-            conditions=part(conditions, cond_rows, drug) if len(conditions) else conditions,
-            adverse_effects=part(adverse_effects, ae_rows, drug) if len(adverse_effects) else adverse_effects,
-            changes=changes.get(drug, {})))
-        reports[-1].__dict__["_columns"] = {name: parts[drug] for name, parts in columns.items() if drug in parts}
+            drug=drug, sources=part("sources", drug), discrepancies=part("discrepancies", drug),
+            evidence=part("evidence", drug), conditions=part("conditions", drug),
+            adverse_effects=part("adverse_effects", drug), changes=changes.get(drug, {})))
+        reports[-1].__dict__["_columns"] = {name: by[drug] for name, by in columns.items() if drug in by}
     written: dict[str, Path] = {}
 
     def put(name: str, path: Path, content: str) -> None:
@@ -316,9 +305,9 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     pages_dir = out_dir / "drugs"
     pages_dir.mkdir(exist_ok=True)
     state = (reports, pages_dir)
-    parts = fork_map(_write_drug_pages, state, len(reports), default_workers() if workers is None else workers,
-                     min_items=4)
-    pages = [x for part in parts for x in part] if parts is not None else _write_drug_pages(state, 0, len(reports))
+    batches = fork_map(_write_drug_pages, state, len(reports), default_workers() if workers is None else workers,
+                       min_items=4)
+    pages = [x for b in batches for x in b] if batches is not None else _write_drug_pages(state, 0, len(reports))
     summary = []
     for r, page in zip(reports, pages):
         written[f"html:{r.drug}"] = page
