@@ -224,12 +224,9 @@ def copy_vocabulary(src_cache: Path, dst_cache: Path) -> list[str]:
 
 # ------------------------------------------------------------------------------------ pipeline
 def _caches(cache_dir: Path):
-    from pipeline.cache import SourceCache, code_version
+    from pipeline.cache import stage_cache
 
-    # the same stages and code versions as the Dagster assets (pipeline/defs/ingestion.py, extraction.py)
-    sections = SourceCache(cache_dir, "sections", code_version("sections.py", "textutil.py", "data/section_cues.yaml"))
-    facts = SourceCache(cache_dir, "facts", code_version("extract", "sections.py", "textutil.py", "schemas.py", "data"))
-    return sections, facts
+    return stage_cache(cache_dir, "sections"), stage_cache(cache_dir, "facts")  # as the Dagster assets
 
 
 def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: str, exchange: str = "pipe",
@@ -242,8 +239,8 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     from pipeline.normalise import load_or_build_vocabulary
     from pipeline.parallel import parse_sources
     from pipeline.problems import problems_frame
-    from pipeline.cache import SourceCache
-    from pipeline.reconcile import reconcile_code_version, reconcile_incremental
+    from pipeline.cache import stage_cache
+    from pipeline.reconcile import reconcile_incremental
     from pipeline.registry import load_registry
     from pipeline.report import write_reports
     from pipeline.schemas import MENTION_MODELS, WAREHOUSE_MODELS, RawSegmentsModel, SourcesModel, empty_frame
@@ -309,7 +306,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     disc, evidence, deps, rec_info = reconcile_incremental(
         sources, dosing, matched["adverse_effects"], matched["conditions"], matched["interactions"],
         facts["statements"], facts["data_quality"], relations, populations,
-        SourceCache(cache_dir, "reconcile", reconcile_code_version()), workers=workers)
+        stage_cache(cache_dir, "reconcile"), workers=workers)
     decisions_file = reports_dir / "decisions.csv"
     decision_rows, decision_problems = read_decisions(decisions_file)
     disc, reviews, more = apply_decisions(disc, evidence, decision_rows, decisions_file.name)
@@ -429,12 +426,9 @@ def unseen_mentions(terms: pd.DataFrame, n: int, seed: int = 0) -> list[tuple[st
     return out
 
 
-def _match_worker(chunk):
-    matcher = _FORKED_MATCHER
-    return [matcher.match(m, d) for m, d in chunk]
-
-
-_FORKED_MATCHER = None
+def _match_batch(state: tuple, start: int, end: int) -> list:
+    matcher, mentions = state
+    return [matcher.match(m, d) for m, d in mentions[start:end]]
 
 
 def match_benchmark(concepts: pd.DataFrame, terms: pd.DataFrame, n: int = 5000, sample: int = 200,
@@ -449,7 +443,6 @@ def match_benchmark(concepts: pd.DataFrame, terms: pd.DataFrame, n: int = 5000, 
     from pipeline.match import Matcher, ancestors_map, settings
     from pipeline.normalise import normalise_term
 
-    global _FORKED_MATCHER
     out: dict = {"mentions": n}
     mentions = unseen_mentions(terms, n, seed)
     t0 = time.perf_counter()
@@ -466,22 +459,19 @@ def match_benchmark(concepts: pd.DataFrame, terms: pd.DataFrame, n: int = 5000, 
     methods = pd.Series([r.match_method for r in results]).value_counts().to_dict()
     out["matcher"] = {"seconds": seconds, "per_second": n / seconds, "methods": methods,
                       "cache": {"hits": matcher.hits, "misses": matcher.misses}}
-    # the same distinct mentions on both cores: the built matcher is shared with forked workers
-    if workers > 1 and hasattr(os, "fork"):
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+    # the same distinct mentions on both cores: a fresh matcher (every mention unseen), inherited by
+    # forked workers through fork_map
+    if workers > 1:
+        from pipeline.parallel import fork_map
 
-        _FORKED_MATCHER = Matcher(concepts, terms).prepare()
-        chunks = [mentions[k::workers * 4] for k in range(workers * 4)]
+        state = (Matcher(concepts, terms).prepare(), mentions)
         t0 = time.perf_counter()
-        from pipeline.parallel import _frozen_heap
-
-        with _frozen_heap(), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
-            par = [r for part in pool.map(_match_worker, chunks) for r in part]
+        batches = fork_map(_match_batch, state, len(mentions), workers)
         par_seconds = time.perf_counter() - t0
-        _FORKED_MATCHER = None
-        out["matcher_parallel"] = {"workers": workers, "seconds": par_seconds, "per_second": n / par_seconds}
-        del par
+        if batches is not None:
+            par = [r for b in batches for r in b]
+            out["matcher_parallel"] = {"workers": workers, "seconds": par_seconds, "per_second": n / par_seconds,
+                                       "same_results": par == results}
 
     # baselines over the whole vocabulary of the allowed domains, on the normalised wording
     choices_all = {}
@@ -728,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
         p_ser = sum(serial.stage(s).seconds for s in ("split", "sections", "extract"))
         results["speedup_parse"] = p_ser / p_par
         results["speedup_total"] = serial.total / full.total
-        print(f"\n== one process (cold caches) ==")
+        print("\n== one process (cold caches) ==")
         print(stage_table(serial, n_docs, n_bytes))
         print(f"speed-up with {args.workers} processes: split+sections+extract {p_ser / p_par:.2f}x, "
               f"whole pipeline {serial.total / full.total:.2f}x")

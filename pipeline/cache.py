@@ -32,6 +32,19 @@ def code_version(*relative_paths: str) -> str:
     return digest.hexdigest()[:16]
 
 
+# The code and rule files each cached stage depends on: a change to any of them re-runs the stage.
+STAGE_CODE = {
+    "sections": ("sections.py", "textutil.py", "data/section_cues.yaml"),
+    "facts": ("extract", "sections.py", "textutil.py", "schemas.py", "data"),
+    "reconcile": ("reconcile.py", "textutil.py", "data/reconcile.yaml"),
+}
+
+
+def stage_cache(directory: Path | None, stage: str) -> "SourceCache":
+    """The content-hash cache of ``stage`` (one of STAGE_CODE) under ``directory``."""
+    return SourceCache(directory, stage, code_version(*STAGE_CODE[stage]))
+
+
 class SourceCache:
     """Per-source results of one stage, keyed by the source text's hash and the stage's code."""
 

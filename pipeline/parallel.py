@@ -21,6 +21,7 @@ functions type them. ``exchange="pipe"`` (the default) is exact by construction.
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing as mp
 import os
 import resource
@@ -43,7 +44,6 @@ from pipeline.registry import SourceEntry
 from pipeline.sections import section_frames, section_rows
 from pipeline.split import split_all
 
-DEFAULT_WORKERS = 2
 BATCHES_PER_WORKER = 4  # several batches a worker, so a slow batch does not leave a core idle
 
 
@@ -149,6 +149,7 @@ def _parse_batch(task: tuple) -> dict:
         "seconds": {"split": t1 - t0, "sections": t2 - t1, "extract": t3 - t2},
         "hits": {"sections": sec_cache.hits if sec_cache else 0, "facts": fact_cache.hits if fact_cache else 0},
         "misses": {"sections": sec_cache.misses if sec_cache else 0, "facts": fact_cache.misses if fact_cache else 0},
+        "used": {"sections": sec_cache.used if sec_cache else set(), "facts": fact_cache.used if fact_cache else set()},
         "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
     if exchange_dir:
@@ -196,10 +197,11 @@ def _read_parquet_batches(results: list[dict]) -> dict[str, pd.DataFrame]:
 # ------------------------------------------------------------------------------------ driver
 def parse_sources(raw_root: Path, entries: list[SourceEntry], max_bytes: int, control_ratio: float,
                   sections_cache: SourceCache | None = None, facts_cache: SourceCache | None = None,
-                  workers: int = DEFAULT_WORKERS, batches: int | None = None, exchange: str = "pipe",
+                  workers: int | None = None, batches: int | None = None, exchange: str = "pipe",
                   tmp_dir: Path | None = None) -> ParseResult:
     """``split_all`` + ``section_all`` + ``extract_all`` over ``workers`` processes. With one
     worker the serial functions run in this process. ``exchange``: "pipe" or "parquet"."""
+    workers = default_workers() if workers is None else workers
     if workers <= 1:
         return _serial(raw_root, entries, max_bytes, control_ratio, sections_cache, facts_cache)
     n_batches = batches or workers * BATCHES_PER_WORKER
@@ -240,6 +242,10 @@ def parse_sources(raw_root: Path, entries: list[SourceEntry], max_bytes: int, co
         if exchange_dir:
             shutil.rmtree(exchange_dir, ignore_errors=True)
     seconds = {k: sum(r["seconds"][k] for r in results) for k in ("split", "sections", "extract")}
+    # the keys the workers' caches used belong to the caller's caches (so that pruning keeps them)
+    for name, cache in (("sections", sections_cache), ("facts", facts_cache)):
+        if cache is not None:
+            cache.used.update(*(r["used"][name] for r in results))
     return ParseResult(
         sources=sources, segments=segments, split_problems=[p for r in results for p in r["split_problems"]],
         sections=sections, items=items, section_problems=[p for r in results for p in r["sec_problems"]],
@@ -280,9 +286,10 @@ def _serial(raw_root: Path, entries: list[SourceEntry], max_bytes: int, control_
         worker_peak_rss=0, workers=1, batches=1)
 
 
-def section_all_parallel(sources: pd.DataFrame, cache: SourceCache | None = None, workers: int = DEFAULT_WORKERS
+def section_all_parallel(sources: pd.DataFrame, cache: SourceCache | None = None, workers: int | None = None
                          ) -> tuple[pd.DataFrame, pd.DataFrame, list[Problem]]:
     """``pipeline.sections.section_all`` over worker processes (batches of sources): same result."""
+    workers = default_workers() if workers is None else workers
     if workers <= 1 or len(sources) < 2:
         from pipeline.sections import section_all
 
@@ -298,6 +305,7 @@ def section_all_parallel(sources: pd.DataFrame, cache: SourceCache | None = None
     if cache is not None:
         cache.hits += sum(res[3] for res in results)
         cache.misses += sum(res[4] for res in results)
+        cache.used.update(*(res[5] for res in results))
     return (*section_frames(secs, items), problems)
 
 
@@ -305,15 +313,16 @@ def _section_chunk(task):
     chunk, spec = task
     cache = spec.open() if spec else None
     secs, items, problems = section_rows(chunk, cache)
-    return secs, items, problems, cache.hits if cache else 0, cache.misses if cache else 0
+    return secs, items, problems, cache.hits if cache else 0, cache.misses if cache else 0, cache.used if cache else set()
 
 
 def extract_all_parallel(sources: pd.DataFrame, sections: pd.DataFrame, items: pd.DataFrame,
-                         cache: SourceCache | None = None, workers: int = DEFAULT_WORKERS
+                         cache: SourceCache | None = None, workers: int | None = None
                          ) -> tuple[dict[str, pd.DataFrame], list[Problem]]:
     """``pipeline.extract.extract_all`` over worker processes (batches of sources): same result.
     Each worker receives its sources' section and item rows with the values the serial function
     reads from the tables."""
+    workers = default_workers() if workers is None else workers
     if workers <= 1 or len(sources) < 2:
         from pipeline.extract import extract_all
 
@@ -337,6 +346,7 @@ def extract_all_parallel(sources: pd.DataFrame, sections: pd.DataFrame, items: p
     if cache is not None:
         cache.hits += sum(res[2] for res in results)
         cache.misses += sum(res[3] for res in results)
+        cache.used.update(*(res[4] for res in results))
     return frames_from_rows(rows), problems
 
 
@@ -349,20 +359,13 @@ def _extract_chunk(task):
     secs = {s: [sec_row._make(t) for t in rows] for s, rows in sec_by.items()}
     items = {s: [item_row._make(t) for t in rows] for s, rows in item_by.items()} if item_row else {}
     rows, problems = extract_rows(chunk, secs, items, cache)
-    return rows, problems, cache.hits if cache else 0, cache.misses if cache else 0
+    return rows, problems, cache.hits if cache else 0, cache.misses if cache else 0, cache.used if cache else set()
 
 
 def _source_chunks(sources: pd.DataFrame, n: int) -> list[pd.DataFrame]:
     n = max(1, min(n, len(sources)))
     bounds = [round(k * len(sources) / n) for k in range(n + 1)]
     return [sources.iloc[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 # ------------------------------------------------------------------------------- fork map
@@ -375,6 +378,7 @@ def default_workers() -> int:
         return 1
 
 
+_LOG = logging.getLogger(__name__)
 _FORK_STATE: dict[int, tuple] = {}
 
 
@@ -392,10 +396,17 @@ def fork_map(fn, state, n_items: int, workers: int, min_items: int = 2) -> list 
     _FORK_STATE[key] = (fn, state)
     n = max(1, min(n_items, workers * BATCHES_PER_WORKER))
     bounds = [round(k * n_items / n) for k in range(n + 1)]
+    tasks = [(key, a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
     try:
         with _frozen_heap(), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
-            return list(pool.map(_fork_call, [(key, a, b) for a, b in zip(bounds, bounds[1:]) if b > a]))
-    except (BrokenProcessPool, OSError):  # no pool here (resources, sandbox): run serially
+            try:
+                results = pool.map(_fork_call, tasks)  # submitting starts the workers
+            except OSError as exc:  # no processes to be had here (limits, sandbox)
+                _LOG.warning("no worker processes (%s); running %s in this process", exc, fn.__name__)
+                return None
+            return list(results)  # an error raised by fn in a worker is raised here, as serially
+    except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
+        _LOG.warning("a worker process died (%s); running %s again in this process", exc, fn.__name__)
         return None
     finally:
         _FORK_STATE.pop(key, None)
@@ -404,12 +415,15 @@ def fork_map(fn, state, n_items: int, workers: int, min_items: int = 2) -> list 
 @contextmanager
 def _frozen_heap():
     """Keep the garbage collector of forked workers off the parent's objects: a worker's
-    collection would otherwise walk (and so copy, page by page) the whole inherited heap."""
+    collection would otherwise walk (and so copy, page by page) the whole inherited heap.
+    A heap the caller had frozen already stays frozen."""
+    already = gc.get_freeze_count() > 0
     gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if not already:
+            gc.unfreeze()
 
 
 def _fork_call(task):

@@ -610,14 +610,6 @@ def _order_evidence(ev: pd.DataFrame, disc: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ per-drug incremental runs
-def reconcile_code_version() -> str:
-    """Version of the reconciliation code and rules for the per-drug cache: a change re-compares
-    every drug."""
-    from pipeline.cache import code_version
-
-    return code_version("reconcile.py", "textutil.py", "data/reconcile.yaml")
-
-
 FORK_MIN_DRUGS = 50  # fewer drugs to compare than this: one process (a fork costs more than it saves)
 INPUT_NAMES = ("sources", "dosing", "adverse_effects", "conditions", "interactions", "statements", "data_quality",
                "relations")

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline import paths
-from pipeline.cache import SourceCache, code_version
+from pipeline.cache import stage_cache
 from pipeline.defs.checks import checked, schema_check_specs
 from pipeline.defs.common import progress_bar, table_metadata
 from pipeline.extract import extract_all
@@ -40,7 +40,7 @@ def _model(asset: str):
 def extract_facts(context: dg.AssetExecutionContext, sources: pd.DataFrame, sections: pd.DataFrame,
                   list_items: pd.DataFrame):
     """Read every source's sentences and list items into fact tables, each row with its quote and offsets."""
-    cache = SourceCache(paths.cache_dir(), "facts", code_version("extract", "sections.py", "textutil.py", "schemas.py", "data"))
+    cache = stage_cache(paths.cache_dir(), "facts")
     frames, problems = extract_all(sources, sections, list_items, cache, progress_bar)
     context.log.info(f"extracted {cache.misses} source(s), reused {cache.hits} unchanged; "
                      f"{cache.prune()} stale cache entries removed")

@@ -10,7 +10,7 @@ from pipeline.defs.common import progress_bar, table_description_of, table_metad
 from pipeline.problems import problems_frame
 from pipeline.registry import load_registry
 from pipeline.schemas import RawSegmentsModel, SourcesModel, empty_frame
-from pipeline.cache import SourceCache, code_version
+from pipeline.cache import stage_cache
 from pipeline.sections import section_all
 from pipeline.split import split_all
 
@@ -58,7 +58,7 @@ def split_raw_files(context: dg.AssetExecutionContext):
 )
 def section_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame):
     """Split each source into headed sections and list items, with topics."""
-    cache = SourceCache(paths.cache_dir(), "sections", code_version("sections.py", "textutil.py", "data/section_cues.yaml"))
+    cache = stage_cache(paths.cache_dir(), "sections")
     sections, items, problems = section_all(sources, cache, progress_bar)
     context.log.info(f"sectioned {cache.misses} source(s), reused {cache.hits} unchanged; "
                      f"{cache.prune()} stale cache entries removed")

@@ -8,8 +8,8 @@ from pipeline.decisions import apply_decisions, read_decisions
 from pipeline.defs.checks import checked, schema_check_specs
 from pipeline.defs.common import table_metadata
 from pipeline.problems import problems_frame
-from pipeline.cache import SourceCache
-from pipeline.reconcile import reconcile_code_version, reconcile_incremental
+from pipeline.cache import stage_cache
+from pipeline.reconcile import reconcile_incremental
 from pipeline.schemas import WAREHOUSE_MODELS, table_description
 
 RECONCILIATION_GROUP = "reconciliation"
@@ -31,7 +31,7 @@ def reconcile_sources(context: dg.AssetExecutionContext, sources: pd.DataFrame, 
                       concepts: pd.DataFrame):
     """Compare the sources of each drug, score every disagreement, and apply editors' decisions."""
     populations = set(concepts.loc[concepts["kind"] == "population", "concept_id"])
-    cache = SourceCache(paths.cache_dir(), "reconcile", reconcile_code_version())
+    cache = stage_cache(paths.cache_dir(), "reconcile")
     disc, evidence, deps, info = reconcile_incremental(sources, dosing, adverse_effects, conditions, interactions,
                                                        statements, data_quality, concept_relations, populations, cache)
     context.log.info(f"reconciled {info['recomputed']} of {info['drugs']} drugs; the others' inputs were unchanged; "

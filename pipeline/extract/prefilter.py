@@ -112,13 +112,6 @@ def may_match(pattern: re.Pattern, low: str | None) -> bool:
     return False
 
 
-def search(pattern: re.Pattern, text: str, low: str | None = None):
-    """``pattern.search(text)``, skipped (None) when the prefilter rules a match out."""
-    if low is None:
-        low = lowered(text)
-    return pattern.search(text) if may_match(pattern, low) else None
-
-
 _GATES: dict[int, tuple] = {}
 
 

@@ -55,6 +55,9 @@ def test_worker_pool_shares_the_content_hash_caches(synthetic_raw, tmp_path):
     assert first.cache_misses == {"sections": len(entries), "facts": len(entries)}
     assert again.cache_hits == {"sections": len(entries), "facts": len(entries)}
     _same(first, again)
+    # the keys the workers used reach the caller's caches, so pruning after the run keeps them
+    assert len(sections_cache.used) == len(facts_cache.used) == len(entries)
+    assert sections_cache.prune() == 0 and facts_cache.prune() == 0
 
 
 def test_section_and_extract_parallel_equal_the_serial_functions(synthetic_raw):
