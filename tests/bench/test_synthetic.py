@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.synthetic import generate_corpus
+from tests.unit.test_no_seed_specifics import SEED_NAMES  # the seed's drug, brand and publisher names
 
-# The seed's drug, brand and publisher names (as in tests/unit/test_no_seed_specifics.py).
-SEED_NAMES = ["baclofen", "baclosan", "balcofen", "lioresal", "gablofen", "ozobax", "fleqsuvy", "lyvispah", "cerner",
-              "multum"]
 
 
 def _digest(folder: Path) -> dict[str, str]:
