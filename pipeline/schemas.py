@@ -327,7 +327,7 @@ class DiscrepancyEvidenceModel(_Base):
     source_id: Series[str] = pa.Field(description="Source")
     source_kind: Series[str] = pa.Field(description="Kind of source")
     authority: Series[int] = pa.Field(ge=1, le=5, description="Authority tier of the source")
-    value: Series[str] = pa.Field(description="What the source says, normalised, with unit (e.g. '80 mg/day', 'contraindicated')")
+    value: Series[str] = pa.Field(description="What the source says, normalised, with unit (e.g. '40 mg/day', 'contraindicated')")
     mention: Series[str] = pa.Field(description="The words naming the fact")
     quote: Series[str] = pa.Field(description="Sentence or list item quoted")
     section_id: Series[str] = pa.Field(description="Section of the quote")
