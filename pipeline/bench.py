@@ -230,15 +230,17 @@ def _caches(cache_dir: Path):
 
 
 def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: str, exchange: str = "pipe",
-                 keep_outputs: dict | None = None) -> Run:
-    """Every domain stage, in the order the Dagster graph runs them, timed one by one."""
+                 keep_outputs: dict | None = None, run_id: str | None = None, now: str | None = None) -> Run:
+    """Every domain stage, in the order the Dagster graph runs them, timed one by one. ``run_id``
+    and ``now`` (default: made up from the label and the clock) name the run in the history."""
     from pipeline.decisions import apply_decisions, read_decisions
-    from pipeline.export import export_parquet
+    from pipeline.delta import fingerprint, parts_path, save_manifest
+    from pipeline.export import export_from_database
     from pipeline.history import HISTORY_TABLES, load_history, save_history, update_history
-    from pipeline.match import Matcher, concept_relations, match_table
+    from pipeline.match import Matcher
+    from pipeline.stages import match_facts as match_stage, quarantine_table
     from pipeline.normalise import load_or_build_vocabulary
     from pipeline.parallel import parse_sources
-    from pipeline.problems import problems_frame
     from pipeline.cache import stage_cache
     from pipeline.reconcile import reconcile_incremental
     from pipeline.registry import load_registry
@@ -286,15 +288,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
 
     # ---- match (as pipeline/defs/matching.py match_facts)
     t = _Timer()
-    drug_of = dict(zip(sources["source_id"], sources["drug"]))
-    matched = {table: match_table(facts[table], table, matcher, drug_of)
-               for table in ("adverse_effects", "conditions", "interactions")}
-    dosing = facts["dosing"].copy()
-    dosing["indication_concept_id"] = [matcher.match(x, ("condition", "phenotype")).concept_id if x else ""
-                                       for x in dosing["indication"].fillna("")] if len(dosing) else pd.Series(dtype=object)
-    used = pd.concat([f[["source_id", "concept_id"]] for f in matched.values()], ignore_index=True)
-    used["drug"] = used["source_id"].map(drug_of)
-    relations = concept_relations(used, concepts)
+    matched, dosing, relations = match_stage(facts, sources, matcher, concepts)
     seconds, peak = t.stop()
     run.stages.append(Stage("match", seconds, sum(len(f) for f in matched.values()) + len(relations), peak,
                             note=f"{matcher.misses} distinct wordings, cache hit rate {matcher.hit_rate:.1%}"))
@@ -322,8 +316,8 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
                    "interactions": matched["interactions"], "dosing": dosing, "statements": facts["statements"]}
     counts = {"sources": len(sources), "sections": len(sections), "discrepancies": len(disc),
               **{k: len(v) for k, v in fact_tables.items()}}
-    now = pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
-    history, changes = update_history(prev, f"bench-{label}-{time.time_ns()}", now, now, sources, sections,
+    now = now or pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
+    history, changes = update_history(prev, run_id or f"bench-{label}-{time.time_ns()}", now, now, sources, sections,
                                       fact_tables, disc, counts)
     seconds, peak = t.stop()
     run.stages.append(Stage("history", seconds, sum(len(h) for h in history.values()), peak))
@@ -331,17 +325,15 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     # ---- report (as pipeline/defs/publish.py discrepancy_report)
     t = _Timer()
     written = write_reports(reports_dir, sources, disc, evidence, matched["conditions"], matched["adverse_effects"],
-                            changes, workers=workers)
+                            changes, workers=workers, parts_file=parts_path(warehouse_dir))
     seconds, peak = t.stop()
     run.stages.append(Stage("report", seconds, len(written), peak, note=f"{len(written)} files"))
 
     # ---- the tables, as the Dagster assets name them
-    quarantine_parts = [problems_frame(p) for p in (split_problems, parsed.section_problems,
-                                                    parsed.extract_problems, decision_problems)]
-    quarantine = [f for f in quarantine_parts if not f.empty]
     tables = {
         "sources": sources, "raw_segments": segments, "sections": sections, "list_items": items,
-        "quarantine": pd.concat(quarantine, ignore_index=True) if quarantine else quarantine_parts[0],
+        "quarantine": quarantine_table(split_problems, parsed.section_problems, parsed.extract_problems,
+                                       decision_problems),
         "dosing": dosing, "adverse_effects": matched["adverse_effects"], "conditions": matched["conditions"],
         "interactions": matched["interactions"], "statements": facts["statements"],
         "drug_profile": facts["drug_profile"], "data_quality": facts["data_quality"], "concepts": concepts,
@@ -375,13 +367,64 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     target = publish(published, WAREHOUSE_MODELS, warehouse_dir / "drug_facts.duckdb", views_sql(), VIEW_COMMENTS,
                      DERIVED_COLUMN_COMMENTS)
     save_history(history_dir, {name: tables[name] for name in HISTORY_TABLES})
-    export_parquet(published, warehouse_dir / "parquet")
+    export_from_database(target, list(published), warehouse_dir / "parquet")
+    save_manifest(warehouse_dir, fingerprint(raw, decisions_file, vocab_info["key"]), sources)
     seconds, peak = t.stop()
     run.stages.append(Stage("publish", seconds, sum(len(f) for f in published.values()), peak,
                             note=f"{target.stat().st_size / MB:.0f} MB DuckDB + Parquet"))
     run.info["rows"] = {name: len(f) for name, f in tables.items()}
     if keep_outputs is not None:
         keep_outputs.update(tables=tables, matcher=matcher)
+    return run
+
+
+def run_incremental_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: str,
+                             run_id: str | None = None, now: str | None = None) -> Run:
+    """What the sensor launches after an edit: ``plan_run``, then ``run_incremental`` when the plan
+    allows it (the Dagster ``incremental_job``), each stage timed. Start-up (vocabulary, matcher)
+    is reported apart, as for the full run."""
+    from contextlib import contextmanager
+
+    from pipeline.delta import plan_run, run_incremental
+    from pipeline.match import Matcher
+    from pipeline.normalise import load_or_build_vocabulary
+
+    run = Run(label, workers)
+    warehouse_dir, reports_dir = work / "warehouse", work / "reports"
+    th = paths.thresholds()
+    t = _Timer()
+    concepts, terms, vocab_info = load_or_build_vocabulary(cache_dir)
+    run.startup["vocabulary_load"] = t.stop()[0]
+    t = _Timer()
+    matcher = Matcher(concepts, terms).prepare()
+    run.startup["matcher_index"] = t.stop()[0]
+    t = _Timer()
+    plan = plan_run(raw, warehouse_dir / "drug_facts.duckdb", reports_dir / "decisions.csv", vocab_info["key"],
+                    th["incremental_max_drug_share"])
+    seconds, peak = t.stop()
+    run.stages.append(Stage("plan", seconds, len(plan.drugs), peak, note=f"{plan.mode}: {plan.reason}"))
+    run.info["plan"] = {"mode": plan.mode, "reason": plan.reason, "drugs": list(plan.drugs), "files": list(plan.files)}
+    if plan.mode != "incremental":
+        return run
+
+    @contextmanager
+    def timer(name):
+        t = _Timer()
+        yield
+        seconds, peak = t.stop()
+        run.stages.append(Stage(name, seconds, 0, peak))
+
+    now = now or pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
+    result = run_incremental(plan, raw, warehouse_dir / "drug_facts.duckdb", reports_dir, cache_dir, concepts, matcher,
+                             run_id or f"bench-{label}-{time.time_ns()}", now, now, reports_dir / "decisions.csv", th,
+                             workers=1, timer=timer)
+    inserted = result.rows_inserted
+    for st in run.stages:
+        st.rows = {"split": 0, "extract": inserted.get("sources", 0) + inserted.get("sections", 0),
+                   "match": sum(inserted.get(t, 0) for t in ("adverse_effects", "conditions", "interactions")),
+                   "reconcile": inserted.get("discrepancies", 0) + inserted.get("discrepancy_evidence", 0),
+                   "publish": sum(inserted.values()), "report": len(result.report_files)}.get(st.name, st.rows)
+    run.info["rows_inserted"], run.info["rows_deleted"] = result.rows_inserted, result.rows_deleted
     return run
 
 
@@ -700,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- incremental: one source edited, caches warm
     edited = _edit_one_source(raw, args.seed)
-    inc = run_pipeline(raw, out / "run_parallel", cache_a, args.workers, "incremental", args.exchange)
+    inc = run_incremental_pipeline(raw, out / "run_parallel", cache_a, args.workers, "incremental")
     results["incremental"] = {**_run_json(inc), "edited": edited,
                               "share_of_full": inc.total / full.total, "peak_mem": SAMPLER.phase()}
     print(f"\n== incremental re-run after editing {edited['source_id']} ==")

@@ -52,12 +52,19 @@ def read_decisions(path: Path) -> tuple[list[dict], list[Problem]]:
     return rows, problems
 
 
-def apply_decisions(discrepancies: pd.DataFrame, evidence: pd.DataFrame, rows: list[dict], source_name: str
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, list[Problem]]:
-    """(discrepancies with ``status``, reviews table, problems). The last valid line for an id wins."""
+def apply_decisions(discrepancies: pd.DataFrame, evidence: pd.DataFrame, rows: list[dict], source_name: str,
+                    others: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[Problem]]:
+    """(discrepancies with ``status``, reviews table, problems). The last valid line for an id wins.
+    ``others`` (columns discrepancy_id, values_hash): discrepancies not in ``discrepancies`` that
+    lines may still name, with their current fingerprints (an incremental run passes the
+    unchanged drugs' published ones, so the reviews table covers every decision)."""
     problems: list[Problem] = []
     current = values_hash(evidence)
     known = set(discrepancies["discrepancy_id"]) if len(discrepancies) else set()
+    if others is not None and len(others):
+        current = pd.concat([pd.Series(others["values_hash"].tolist(), index=others["discrepancy_id"].tolist(),
+                                       dtype=object), current])
+        known |= set(others["discrepancy_id"])
     decided: dict[str, dict] = {}
     for row in rows:
         did, status = row.get("discrepancy_id", ""), row.get("status", "").lower()

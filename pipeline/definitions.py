@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipeline.defs import automation, extraction, history, ingestion, matching, publish, reconciliation
+from pipeline.defs import automation, extraction, history, incremental, ingestion, matching, publish, reconciliation
 
 defs = dg.Definitions(
     assets=[
@@ -13,7 +13,7 @@ defs = dg.Definitions(
         history.run_history,
         publish.quarantine, publish.warehouse, publish.discrepancy_report,
     ],
-    jobs=[automation.refresh_job],
+    jobs=[automation.refresh_job, incremental.incremental_job],
     schedules=[automation.daily_refresh_schedule],
     sensors=[automation.raw_files_sensor],
 )

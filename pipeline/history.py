@@ -149,17 +149,25 @@ def update_history(prev: dict[str, pd.DataFrame], run_id: str, started_at: str, 
     history = {"runs": runs.reindex(columns=RUN_COLUMNS), "fact_history": fact_hist.reindex(columns=FACT_COLUMNS),
                "discrepancy_history": disc_hist.reindex(columns=DISC_COLUMNS),
                "section_history": sec_now.reindex(columns=SECTION_COLUMNS)}
-    return history, _changes(prev, sources, sec_now, disc_now)
+    return history, _changes(prev, sources, sec_now, disc_now, run_id, ended_at)
+
+
+def is_unchanged(change: dict) -> bool:
+    """True for a drug this run found no change in (no new, resolved or changed discrepancy, no
+    changed source, not a first run)."""
+    return bool(change) and not change.get("first_run") and not any(
+        change.get(k) for k in ("new", "resolved", "changed", "sources"))
 
 
 def _changes(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sections_now: pd.DataFrame,
-             disc_now: pd.DataFrame) -> dict[str, dict]:
+             disc_now: pd.DataFrame, run_id: str = "", at: str = "") -> dict[str, dict]:
     """What changed since the previous run, per drug: new, resolved and changed discrepancies, and
-    the sources whose text changed with their changed sections."""
+    the sources whose text changed with their changed sections; each with the run and time."""
     drugs = sorted(set(sources["drug"])) if len(sources) else []
     if prev["runs"].empty:
         return {d: {"first_run": True, "items": ["First run: there is no earlier run to compare with."],
-                    "new": [], "resolved": [], "changed": [], "sources": []} for d in drugs}
+                    "new": [], "resolved": [], "changed": [], "sources": [], "run_id": run_id, "at": at}
+                for d in drugs}
     last = prev["runs"].iloc[-1]
     old_hashes = json.loads(last["source_hashes"])
     old_disc = prev["discrepancy_history"]
@@ -212,5 +220,5 @@ def _changes(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sections_now:
                  + [f"source {c['source_id']}: {c['status']}" + (f" — sections changed: {', '.join(c['sections'])}" if c["sections"] else "")
                     for c in src_changes])
         out[drug] = {"first_run": False, "items": items or ["No change since the last run."], "new": new,
-                     "resolved": resolved, "changed": changed, "sources": src_changes}
+                     "resolved": resolved, "changed": changed, "sources": src_changes, "run_id": run_id, "at": at}
     return out

@@ -8,6 +8,7 @@ concept-by-source matrix at its top is inline SVG.
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -255,21 +256,14 @@ def _write_drug_pages(state: tuple, start: int, end: int) -> list[Path]:
     return out
 
 
-@gc_paused_call
-def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
-                  conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None,
-                  workers: int | None = None) -> dict[str, Path]:
-    """Write every report file into ``out_dir``; returns their paths by name. Files are written
-    beside their final name and renamed, so a reader never sees half a report. The drug pages
-    are independent: with ``workers`` > 1 (default ``DRUG_FACTS_WORKERS``) forked processes
-    render and write them in batches (the same files)."""
-    from pipeline.parallel import default_workers, fork_map
-
-    out_dir.mkdir(parents=True, exist_ok=True)
+def drug_reports(sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
+                 conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None
+                 ) -> list[DrugReport]:
+    """One ``DrugReport`` per drug of ``sources``, in drug order. Each table is cut by drug in
+    one pass (row positions per drug, original order kept), not filtered whole once per drug,
+    which made the report quadratic in the number of drugs."""
     changes = changes or {}
     drugs = sorted(sources["drug"].unique()) if len(sources) else []
-    # Each table is cut by drug in one pass (row positions per drug, original order kept), not
-    # filtered whole once per drug, which made the report quadratic in the number of drugs.
     drug_of_source = dict(zip(sources["source_id"], sources["drug"]))
     drug_of_disc = dict(zip(discrepancies["discrepancy_id"], discrepancies["drug"])) if len(discrepancies) else {}
     # each table's drug per row, listed once and used for both cuts below
@@ -288,7 +282,6 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     columns = {name: columns_by_key(table, keys[name], _MATRIX_COLUMNS if name in ("conditions", "adverse_effects")
                                     else None) if len(table) else {}
                for name, table in tables.items()}
-
     reports = []
     for drug in drugs:
         reports.append(DrugReport(
@@ -296,33 +289,139 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
             evidence=part("evidence", drug), conditions=part("conditions", drug),
             adverse_effects=part("adverse_effects", drug), changes=changes.get(drug, {})))
         reports[-1].__dict__["_columns"] = {name: by[drug] for name, by in columns.items() if drug in by}
+    return reports
+
+
+def _markdown_header() -> str:
+    return render_markdown([])
+
+
+def drug_parts(reports: list[DrugReport], pages: list[Path]) -> dict[str, dict]:
+    """drug -> what the corpus-wide files need of it: its Markdown block and its index row. An
+    incremental run keeps these for the drugs it does not re-render (``update_reports``)."""
+    header = _markdown_header()
+    parts = {}
+    for r, page in zip(reports, pages):
+        md = render_markdown([r])
+        if not md.startswith(header):  # the template must stay "header, then one block per drug"
+            raise ValueError("discrepancies.md.j2 no longer renders a header followed by one block per drug")
+        parts[r.drug] = {"markdown": md[len(header):], "page": page.name, "changes": r.changes,
+                         "summary": {"drug": r.drug, "href": f"drugs/{page.name}", "n_sources": len(r.sources),
+                                     "counts": _severity_counts(r) if len(r.discrepancies) else {}}}
+    return parts
+
+
+CSV_COLUMNS = ["discrepancy_id", "values_hash", "drug", "topic", "kind", "severity", "score", "supported", "status",
+               "concept_id", "concept_label", "n_sources", "summary"]
+
+
+def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.DataFrame, evidence: pd.DataFrame,
+                       single_page: str | None = None) -> dict[str, Path]:
+    """The files that cover every drug: the index (or, for a single drug, its page as
+    discrepancies.html), the Markdown report from the drugs' blocks, and the two CSVs."""
     written: dict[str, Path] = {}
 
     def put(name: str, path: Path, content: str) -> None:
         _write_atomically(path, content)
         written[name] = path
 
-    pages_dir = out_dir / "drugs"
-    pages_dir.mkdir(exist_ok=True)
-    state = (reports, pages_dir)
-    batches = fork_map(_write_drug_pages, state, len(reports), default_workers() if workers is None else workers,
-                       min_items=4)
-    pages = [x for b in batches for x in b] if batches is not None else _write_drug_pages(state, 0, len(reports))
-    summary = []
-    for r, page in zip(reports, pages):
-        written[f"html:{r.drug}"] = page
-        summary.append(_Row({"drug": r.drug, "href": f"drugs/{page.name}", "n_sources": len(r.sources),
-                             "counts": _severity_counts(r) if len(r.discrepancies) else {}}))
-    if len(reports) == 1:
-        put("html", out_dir / "discrepancies.html", render_drug_html(reports[0]))
+    drugs = sorted(parts)
+    if single_page is not None:
+        put("html", out_dir / "discrepancies.html", single_page)
     else:
-        put("html", out_dir / "discrepancies.html", render_index_html(summary))
-    put("markdown", out_dir / "discrepancies.md", render_markdown(reports))
-    csv_cols = ["discrepancy_id", "values_hash", "drug", "topic", "kind", "severity", "score", "supported", "status",
-                "concept_id", "concept_label", "n_sources", "summary"]
+        put("html", out_dir / "discrepancies.html", render_index_html([_Row(parts[d]["summary"]) for d in drugs]))
+    put("markdown", out_dir / "discrepancies.md", _markdown_header() + "".join(parts[d]["markdown"] for d in drugs))
     frame = discrepancies.copy()
     if "status" not in frame:
         frame["status"] = "open"
-    put("csv", out_dir / "discrepancies.csv", frame.reindex(columns=csv_cols).to_csv(index=False))
+    put("csv", out_dir / "discrepancies.csv", frame.reindex(columns=CSV_COLUMNS).to_csv(index=False))
     put("evidence_csv", out_dir / "discrepancy_evidence.csv", evidence.to_csv(index=False))
+    return written
+
+
+def _write_pages(reports: list[DrugReport], pages_dir: Path, workers: int | None) -> list[Path]:
+    from pipeline.parallel import default_workers, fork_map
+
+    pages_dir.mkdir(parents=True, exist_ok=True)
+    state = (reports, pages_dir)
+    batches = fork_map(_write_drug_pages, state, len(reports), default_workers() if workers is None else workers,
+                       min_items=4)
+    return [x for b in batches for x in b] if batches is not None else _write_drug_pages(state, 0, len(reports))
+
+
+def save_parts(path: Path, parts: dict[str, dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(parts, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(path)
+
+
+def carry_forward(changes: dict[str, dict], previous_parts: dict[str, dict]) -> dict[str, dict]:
+    """A drug this run found unchanged keeps the change block of the run that last changed it
+    (with that run's id and time), so its page says what last happened to it, and a page an
+    incremental run leaves alone reads exactly as a full run would write it."""
+    from pipeline.history import is_unchanged
+
+    out = dict(changes)
+    for drug, change in changes.items():
+        before = previous_parts.get(drug, {}).get("changes")
+        if is_unchanged(change) and before:
+            out[drug] = before
+    return out
+
+
+def _load_parts_or_none(path: Path) -> dict | None:
+    try:
+        return load_parts(path)
+    except Exception:  # noqa: BLE001 - parts from another code version or a cut file: start afresh
+        return None
+
+
+def load_parts(path: Path) -> dict[str, dict]:
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+@gc_paused_call
+def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
+                  conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None,
+                  workers: int | None = None, parts_file: Path | None = None) -> dict[str, Path]:
+    """Write every report file into ``out_dir``; returns their paths by name. Files are written
+    beside their final name and renamed, so a reader never sees half a report. The drug pages
+    are independent: with ``workers`` > 1 (default ``DRUG_FACTS_WORKERS``) forked processes
+    render and write them in batches (the same files). With ``parts_file`` the drugs' Markdown
+    blocks and index rows are saved there for ``update_reports``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if parts_file is not None and parts_file.exists():
+        changes = carry_forward(changes or {}, _load_parts_or_none(parts_file) or {})
+    reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects, changes)
+    pages = _write_pages(reports, out_dir / "drugs", workers)
+    parts = drug_parts(reports, pages)
+    written = {f"html:{r.drug}": page for r, page in zip(reports, pages)}
+    single = render_drug_html(reports[0]) if len(reports) == 1 else None
+    written.update(write_corpus_files(out_dir, parts, discrepancies, evidence, single))
+    if parts_file is not None:
+        save_parts(parts_file, parts)
+    return written
+
+
+@gc_paused_call
+def update_reports(out_dir: Path, parts_file: Path, sources: pd.DataFrame, discrepancies: pd.DataFrame,
+                   evidence: pd.DataFrame, conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict,
+                   all_discrepancies: pd.DataFrame, all_evidence: pd.DataFrame, workers: int | None = None
+                   ) -> dict[str, Path]:
+    """``write_reports`` for an incremental run: the first five tables hold only the changed
+    drugs' rows; their pages are re-rendered and their blocks replaced in the saved parts, the
+    other drugs' pages are left as they are, and the corpus-wide files are rewritten from the
+    parts and ``all_discrepancies`` / ``all_evidence`` (the whole published tables, in order)."""
+    parts = load_parts(parts_file)
+    reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects, changes)
+    pages = _write_pages(reports, out_dir / "drugs", workers)
+    parts.update(drug_parts(reports, pages))
+    if len(parts) < 2:
+        raise ValueError("an incremental report needs at least two drugs; run the full pipeline")
+    written = {f"html:{r.drug}": page for r, page in zip(reports, pages)}
+    written.update(write_corpus_files(out_dir, parts, all_discrepancies, all_evidence))
+    save_parts(parts_file, parts)
     return written

@@ -83,19 +83,25 @@ def publish(tables: dict[str, pd.DataFrame], models: dict[str, type], target: Pa
         write_database(staging, tables, models, views_sql, view_comments, view_column_comments)
         if before_swap is not None:
             before_swap(staging)
-        with open(staging, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(staging, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        publish_file(staging, target)
     finally:
         for leftover in (staging, staging.with_name(staging.name + ".wal")):
             if leftover.exists():
                 leftover.unlink()
     return target
+
+
+def publish_file(staging: Path, target: Path) -> None:
+    """Swap a finished staging file in: flushed to disk, renamed over ``target`` (atomic), and
+    the folder entry flushed, so a crash leaves either the old or the new file."""
+    with open(staging, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(staging, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def remove_stale_staging(directory: Path) -> list[Path]:

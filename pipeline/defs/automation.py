@@ -1,11 +1,15 @@
 """Automation: a sensor on the raw files' content and a daily safety-net schedule. Both run by
-default in `dagster dev`."""
+default in `dagster dev`. The sensor launches the incremental job when ``pipeline.delta.plan_run``
+allows it (only some drugs' raw files changed, nothing else did) and the full refresh otherwise."""
 
 import json
 
 import dagster as dg
 
 from pipeline import paths
+from pipeline.defs.incremental import incremental_job
+from pipeline.delta import plan_run
+from pipeline.normalise import vocabulary_key
 from pipeline.watch import changed_sources, raw_snapshot, snapshot_key, source_hashes
 
 refresh_job = dg.define_asset_job(
@@ -30,16 +34,19 @@ def evaluate_raw_files(cursor: str | None) -> tuple[dg.RunRequest | dg.SkipReaso
     hashes = source_hashes(raw, th["raw_file_max_bytes"], th["binary_control_char_ratio"])
     changed = changed_sources(previous.get("sources", {}), hashes)
     files = sorted(f for f, h in snapshot.items() if previous.get("files", {}).get(f) != h)
+    plan = plan_run(raw, paths.warehouse_path(), paths.decisions_path(), vocabulary_key(), th["incremental_max_drug_share"])
+    job = incremental_job.name if plan.mode == "incremental" else refresh_job.name
     request = dg.RunRequest(
-        run_key=f"raw-{key}",
+        run_key=f"raw-{key}", job_name=job,
         tags={"drug_facts/raw_hash": key, "drug_facts/changed_sources": ",".join(changed)[:4000],
-              "drug_facts/changed_files": ",".join(files)[:4000]})
+              "drug_facts/changed_files": ",".join(files)[:4000], "drug_facts/plan": f"{plan.mode}: {plan.reason}"[:4000]})
     return request, json.dumps({"key": key, "files": snapshot, "sources": hashes})
 
 
-@dg.sensor(job=refresh_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+@dg.sensor(jobs=[refresh_job, incremental_job], minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Launches a run when the content of any file under raw/ changes (the run key holds the "
-                       "content hash, so touching a file without changing it launches nothing).")
+                       "content hash, so touching a file without changing it launches nothing): incremental_job "
+                       "when only some drugs' files changed since the last full run, refresh_job otherwise.")
 def raw_files_sensor(context: dg.SensorEvaluationContext):
     result, cursor = evaluate_raw_files(context.cursor)
     context.update_cursor(cursor)

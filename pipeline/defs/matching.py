@@ -6,8 +6,9 @@ import pandas as pd
 from pipeline import paths
 from pipeline.defs.checks import checked, schema_check_specs
 from pipeline.defs.common import table_metadata
-from pipeline.match import Matcher, concept_relations, match_table
+from pipeline.match import Matcher
 from pipeline.normalise import load_or_build_vocabulary
+from pipeline.stages import match_facts as match_stage
 from pipeline.schemas import table_description, WAREHOUSE_MODELS
 
 MATCHING_GROUP = "matching"
@@ -43,18 +44,9 @@ def match_facts(context: dg.AssetExecutionContext, sources: pd.DataFrame, concep
                 interaction_mentions: pd.DataFrame, dose_statements: pd.DataFrame):
     """Match each distinct mention once to a concept, with method, score and runner-up."""
     matcher = Matcher(concepts, concept_terms)
-    drug_of = dict(zip(sources["source_id"], sources["drug"]))
-    matched = {
-        "adverse_effects": match_table(adverse_effect_mentions, "adverse_effects", matcher, drug_of),
-        "conditions": match_table(condition_mentions, "conditions", matcher, drug_of),
-        "interactions": match_table(interaction_mentions, "interactions", matcher, drug_of),
-    }
-    dosing = dose_statements.copy()
-    dosing["indication_concept_id"] = [matcher.match(t, ("condition", "phenotype")).concept_id if t else ""
-                                       for t in dosing["indication"].fillna("")] if len(dosing) else pd.Series(dtype=object)
-    used = pd.concat([f[["source_id", "concept_id"]] for f in matched.values()], ignore_index=True)
-    used["drug"] = used["source_id"].map(drug_of)
-    relations = concept_relations(used, concepts)
+    facts = {"adverse_effects": adverse_effect_mentions, "conditions": condition_mentions,
+             "interactions": interaction_mentions, "dosing": dose_statements}
+    matched, dosing, relations = match_stage(facts, sources, matcher, concepts)
     stats = {"distinct_wordings_matched": matcher.misses, "cache_hits": matcher.hits,
              "cache_hit_rate": round(matcher.hit_rate, 3)}
     for name, frame in matched.items():

@@ -1,5 +1,5 @@
 """Publication: the quarantine table, the warehouse written whole and swapped in atomically, and
-the report files.
+the report files, then the manifest an incremental run starts from (``pipeline.delta``).
 
 The warehouse asset depends on every table asset; each has a blocking schema check, so a table
 that fails validation stops the run before anything is published.
@@ -14,8 +14,11 @@ from pipeline.defs.common import table_description_of, table_metadata
 from pipeline.history import HISTORY_TABLES, save_history
 from pipeline.report import write_reports
 from pipeline.schemas import WAREHOUSE_MODELS
+from pipeline.stages import quarantine_table
 from pipeline.views import DERIVED_COLUMN_COMMENTS, VIEW_COMMENTS, views_sql
-from pipeline.export import export_parquet
+from pipeline.delta import fingerprint, parts_path, save_manifest
+from pipeline.export import export_from_database
+from pipeline.normalise import vocabulary_key
 from pipeline.warehouse import publish, remove_stale_staging, row_counts
 
 PUBLISH_GROUP = "publish"
@@ -27,8 +30,7 @@ PUBLISHED_TABLES = tuple(WAREHOUSE_MODELS)
                 check_specs=schema_check_specs("quarantine"))
 def quarantine(context: dg.AssetExecutionContext, split_problems: pd.DataFrame, section_problems: pd.DataFrame,
                extract_problems: pd.DataFrame, decision_problems: pd.DataFrame):
-    frames = [f for f in (split_problems, section_problems, extract_problems, decision_problems) if not f.empty]
-    table = pd.concat(frames, ignore_index=True) if frames else split_problems
+    table = quarantine_table(split_problems, section_problems, extract_problems, decision_problems)
     yield from checked(context, dg.Output(table, "quarantine", metadata=table_metadata("quarantine", table)))
 
 
@@ -44,7 +46,7 @@ def warehouse(context: dg.AssetExecutionContext, **tables) -> dg.MaterializeResu
             DERIVED_COLUMN_COMMENTS)
     # the history moves forward only once the warehouse that records it is in place
     save_history(paths.history_dir(), {name: tables[name] for name in HISTORY_TABLES})
-    exported = export_parquet({name: tables[name] for name in PUBLISHED_TABLES}, paths.warehouse_dir() / "parquet")
+    exported = export_from_database(target, list(PUBLISHED_TABLES), paths.warehouse_dir() / "parquet")
     counts = row_counts(target)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(target)),
@@ -61,7 +63,9 @@ def discrepancy_report(sources: pd.DataFrame, discrepancies: pd.DataFrame, discr
                        conditions: pd.DataFrame, adverse_effects: pd.DataFrame,
                        changes_since_last_run: dict) -> dg.MaterializeResult:
     written = write_reports(paths.reports_dir(), sources, discrepancies, discrepancy_evidence, conditions, adverse_effects,
-                            changes_since_last_run)
+                            changes_since_last_run, parts_file=parts_path(paths.warehouse_dir()))
+    # what an incremental run compares the raw tree with: written last, once everything is published
+    save_manifest(paths.warehouse_dir(), fingerprint(paths.raw_dir(), paths.decisions_path(), vocabulary_key()), sources)
     html = written["html"]
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.url(html.as_uri()),

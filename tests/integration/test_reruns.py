@@ -104,7 +104,7 @@ def test_history_and_decisions_across_three_runs(workdirs):
     assert any("line 4" in r and "unknown discrepancy_id" in r for r in q["reason"])
     assert any("line 5" in r for r in q["reason"])
     md = (paths.reports_dir() / "discrepancies.md").read_text(encoding="utf-8")
-    section = md.split("Changed since the last run", 1)[1].split("###", 1)[0]
+    section = md.split("### Latest change", 1)[1].split("###", 1)[0]
     assert "baclofen-us_monograph: text changed" in section and "Before taking this medicine" in section
     assert "baclofen-ru_reference" not in section  # exactly the edit's effects
 
@@ -116,7 +116,7 @@ def test_history_and_decisions_across_three_runs(workdirs):
     reviews = _query("SELECT * FROM reviews").set_index("discrepancy_id")
     assert bool(reviews.loc[dose.discrepancy_id, "reopened"])
     md = (paths.reports_dir() / "discrepancies.md").read_text(encoding="utf-8")
-    section = md.split("Changed since the last run", 1)[1].split("###", 1)[0]
+    section = md.split("### Latest change", 1)[1].split("###", 1)[0]
     assert "changed: maximum oral daily dose" in section and "120 mg" in section
     assert "Dosage and administration" in section
     hist = _query("SELECT * FROM discrepancy_history WHERE discrepancy_id = ?", dose.discrepancy_id)

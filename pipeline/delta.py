@@ -1,0 +1,450 @@
+"""Incremental runs by drug: when only some raw files changed, only their drugs are processed
+again and only those drugs' rows are replaced in a copy of the warehouse.
+
+A full run leaves a manifest (``warehouse/state/manifest.json``): the hash of every raw file it
+read (from the ``sources`` table), of the code and rule files, of the registry, of the decisions
+file and the vocabulary key. ``plan_run`` compares the tree with it and says what the next run
+must be:
+
+- ``unchanged``: nothing to do;
+- ``full``: no manifest or warehouse yet, the code, rules, registry, decisions or vocabulary
+  changed, there is a single drug, or more than ``incremental_max_drug_share`` of the drugs
+  changed (a full run with the per-source caches is then as cheap);
+- ``incremental``: the raw files that changed, closed over drugs (every file holding a source of
+  a changed drug, and every drug with a source in such a file), so each re-read file is split
+  exactly as a full run splits it.
+
+``run_incremental`` then runs the same stage functions as the full pipeline on those drugs'
+registry entries only (split, sections, extraction with the content-hash caches, matching,
+reconciliation, editors' decisions), validates the new rows against the same pandera models,
+copies the published warehouse beside itself, deletes the changed drugs' rows from every table
+and inserts the new ones (``DELTA_KEYS`` says how each table's rows are tied to a drug), moves
+the history forward (the changed drugs' facts and discrepancies are merged as a full run
+merges them; every other present row gets this run as its last sighting, in SQL), checks key
+uniqueness over the whole tables, swaps the file in, exports Parquet and rewrites the report
+(the changed drugs' pages; the index, Markdown and CSVs from the saved parts and the whole
+tables). Drugs are independent in every stage after splitting, which is what makes the
+result equal to a full run's (``tests/integration/test_incremental.py`` compares every table
+and report file with a full run on the same edit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline.cache import code_version
+from pipeline.registry import SourceEntry, load_registry
+
+STATE_DIR = "state"
+MANIFEST = "manifest.json"
+REPORT_PARTS = "report_parts.pkl"
+
+# How each warehouse table's rows belong to a drug, for deleting the changed drugs' rows:
+# ("drug", col): rows whose col is a changed drug; ("source", col): col is one of their sources;
+# ("file", col): col is a re-read raw file; ("discrepancy", col): col is a discrepancy of a
+# changed drug; ("all", None): the table is rebuilt whole (it is small); ("append", None): one
+# row per run is added; ("static", None): never changes without a full run.
+DELTA_KEYS: dict[str, tuple[str, str | None]] = {
+    "sources": ("drug", "drug"),
+    "raw_segments": ("file", "raw_path"),
+    "sections": ("source", "source_id"),
+    "list_items": ("source", "source_id"),
+    "quarantine": ("file", "raw_path"),  # plus every 'decisions' row: decisions are re-applied
+    "dosing": ("source", "source_id"),
+    "adverse_effects": ("source", "source_id"),
+    "conditions": ("source", "source_id"),
+    "interactions": ("source", "source_id"),
+    "statements": ("source", "source_id"),
+    "drug_profile": ("source", "source_id"),
+    "data_quality": ("source", "source_id"),
+    "concepts": ("static", None),
+    "concept_terms": ("static", None),
+    "concept_relations": ("drug", "drug"),
+    "discrepancies": ("drug", "drug"),
+    "discrepancy_evidence": ("discrepancy", "discrepancy_id"),
+    "source_dependencies": ("drug", "drug"),
+    "reviews": ("all", None),
+    "runs": ("append", None),
+    "fact_history": ("source", "source_id"),
+    "discrepancy_history": ("drug", "drug"),
+    "section_history": ("source", "source_id"),
+}
+
+
+class DeltaError(RuntimeError):
+    """The incremental run cannot go on (its plan no longer holds); nothing was published."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str                      # "unchanged" | "incremental" | "full"
+    reason: str
+    files: tuple[str, ...] = ()    # raw files to read again (incremental)
+    drugs: tuple[str, ...] = ()    # drugs to process again (incremental)
+    n_drugs: int = 0
+
+
+@dataclass
+class DeltaResult:
+    drugs: tuple[str, ...]
+    files: tuple[str, ...]
+    rows_inserted: dict[str, int] = field(default_factory=dict)
+    rows_deleted: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    problems: list = field(default_factory=list)
+    report_files: dict = field(default_factory=dict)
+
+
+def state_dir(warehouse_dir: Path) -> Path:
+    return warehouse_dir / STATE_DIR
+
+
+def parts_path(warehouse_dir: Path) -> Path:
+    return state_dir(warehouse_dir) / REPORT_PARTS
+
+
+def _file_sha(path: Path) -> str:
+    if not path.exists():
+        return ""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(raw_dir: Path, decisions_path: Path, vocabulary_key: str) -> dict[str, str]:
+    """What every drug's result depends on besides its own raw files."""
+    return {"code": code_version("."), "registry": _file_sha(raw_dir / "registry.toml"),
+            "decisions": _file_sha(decisions_path), "vocabulary": vocabulary_key}
+
+
+def save_manifest(warehouse_dir: Path, fingerprint_: dict[str, str], sources: pd.DataFrame) -> Path:
+    """Record what the run just published: the fingerprint and the raw files it read (the
+    hashes of the bytes it split, from ``sources.raw_sha256``, not of the files as they are now)."""
+    files = dict(zip(sources["raw_path"], sources["raw_sha256"])) if len(sources) else {}
+    return _write_manifest(warehouse_dir, fingerprint_, files)
+
+
+def _write_manifest(warehouse_dir: Path, fingerprint_: dict[str, str], files: dict[str, str]) -> Path:
+    out = state_dir(warehouse_dir) / MANIFEST
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint_, "files": dict(sorted(files.items()))}, indent=1),
+                   encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def update_manifest(warehouse_dir: Path, files: set[str], sources: pd.DataFrame) -> None:
+    """After an incremental run: the re-read files' hashes replace theirs (a file none of whose
+    sources could be split drops out, so the next run reads it again)."""
+    manifest = load_manifest(warehouse_dir)
+    kept = {f: h for f, h in manifest["files"].items() if f not in files}
+    kept.update(dict(zip(sources["raw_path"], sources["raw_sha256"])) if len(sources) else {})
+    _write_manifest(warehouse_dir, manifest["fingerprint"], kept)
+
+
+def load_manifest(warehouse_dir: Path) -> dict | None:
+    path = state_dir(warehouse_dir) / MANIFEST
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def drug_closure(entries: list[SourceEntry], changed_files: set[str]) -> tuple[set[str], set[str]]:
+    """(raw files, drugs): the changed files' drugs, every file holding one of their sources,
+    those files' drugs, and so on until nothing is added."""
+    files, drugs = set(changed_files), set()
+    while True:
+        new_drugs = {e.drug for e in entries if e.raw_path in files}
+        new_files = files | {e.raw_path for e in entries if e.drug in new_drugs}
+        if new_drugs == drugs and new_files == files:
+            return files, drugs
+        files, drugs = new_files, new_drugs
+
+
+def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabulary_key: str,
+             max_drug_share: float) -> Plan:
+    """What the next run must be (see the module docstring)."""
+    manifest = load_manifest(warehouse_path.parent)
+    if manifest is None:
+        return Plan("full", "no manifest of a previous full run")
+    if not warehouse_path.exists():
+        return Plan("full", f"no published warehouse at {warehouse_path}")
+    if not parts_path(warehouse_path.parent).exists():
+        return Plan("full", "no saved report parts")
+    now = fingerprint(raw_dir, decisions_path, vocabulary_key)
+    differs = [k for k in now if manifest["fingerprint"].get(k) != now[k]]
+    if differs:
+        return Plan("full", "changed since the last full run: " + ", ".join(differs))
+    entries, _ = load_registry(raw_dir / "registry.toml")
+    from pipeline.registry import resolve_raw_file
+
+    known = manifest["files"]
+    changed = set()
+    for rel in sorted({e.raw_path for e in entries}):
+        try:
+            sha = _file_sha(resolve_raw_file(raw_dir, rel))
+        except Exception:  # noqa: BLE001 - an unreadable path is a change; the split reports it
+            sha = ""
+        if known.get(rel) != sha:
+            changed.add(rel)
+    all_drugs = {e.drug for e in entries}
+    if not changed:
+        return Plan("unchanged", "no raw file changed", n_drugs=len(all_drugs))
+    files, drugs = drug_closure(entries, changed)
+    if len(all_drugs) < 2:
+        return Plan("full", "a single drug: nothing to keep", tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs))
+    if len(drugs) > max_drug_share * len(all_drugs):
+        return Plan("full", f"{len(drugs)} of {len(all_drugs)} drugs changed (more than {max_drug_share:.0%})",
+                    tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs))
+    return Plan("incremental", f"{len(changed)} raw file(s) changed: {len(drugs)} of {len(all_drugs)} drugs",
+                tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs))
+
+
+# ------------------------------------------------------------------------------- the database
+def _quote(name: str) -> str:
+    from pipeline.warehouse import _quote_ident
+
+    return _quote_ident(name)
+
+
+def _keys_frame(con, name: str, values) -> None:
+    con.register(name, pd.DataFrame({"k": sorted(values)}, dtype=object))
+
+
+def _delete(con, table: str, rule: tuple[str, str | None]) -> int:
+    how, col = rule
+    ident = _quote(table)
+    where = {"drug": f"{_quote(col)} IN (SELECT k FROM delta_drugs)" if col else "",
+             "source": f"{_quote(col)} IN (SELECT k FROM delta_sources)" if col else "",
+             "file": f"{_quote(col)} IN (SELECT k FROM delta_files)" if col else "",
+             "discrepancy": f"{_quote(col)} IN (SELECT discrepancy_id FROM discrepancies WHERE drug IN "
+                            f"(SELECT k FROM delta_drugs))" if col else "",
+             "all": "TRUE"}.get(how)
+    if where is None:
+        return 0
+    if table == "quarantine":
+        where = f"({where}) OR stage = 'decisions'"
+    return con.execute(f"DELETE FROM {ident} WHERE {where}").fetchone()[0]
+
+
+def _insert(con, table: str, frame: pd.DataFrame) -> int:
+    if frame is None or not len(frame):
+        return 0
+    con.register("delta_rows", frame)
+    try:
+        con.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM delta_rows")
+    finally:
+        con.unregister("delta_rows")
+    return len(frame)
+
+
+def _unique_columns(models: dict[str, type]) -> dict[str, list[str]]:
+    out = {}
+    for name, model in models.items():
+        cols = [c for c, col in model.to_schema().columns.items() if col.unique]
+        if cols:
+            out[name] = cols
+    return out
+
+
+def _check_unique(con, models: dict[str, type]) -> list[str]:
+    """Columns the models declare unique that are not unique over the whole updated tables."""
+    bad = []
+    for table, cols in _unique_columns(models).items():
+        for col in cols:
+            dup = con.execute(f"SELECT count(*) - count(DISTINCT {_quote(col)}) FROM {_quote(table)}").fetchone()[0]
+            if dup:
+                bad.append(f"{table}.{col}: {dup} duplicate value(s)")
+    return bad
+
+
+def _frame(con, sql: str, params=None) -> pd.DataFrame:
+    return con.execute(sql, params or []).df()
+
+
+# ------------------------------------------------------------------------------------ the run
+def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Path, cache_dir: Path | None,
+                    concepts: pd.DataFrame, matcher, run_id: str, started_at: str, ended_at: str,
+                    decisions_path: Path, thresholds: dict, workers: int | None = None, timer=None) -> DeltaResult:
+    """Process ``plan.drugs`` again and publish them into the warehouse in place of their old
+    rows (see the module docstring). ``timer(stage)`` may return a context manager that times
+    each stage (the benchmark passes one). Raises ``DeltaError`` (nothing published) when the
+    plan is not incremental, or when the new rows fail their checks."""
+    import contextlib
+    import time
+
+    from pipeline.cache import stage_cache
+    from pipeline.decisions import apply_decisions, read_decisions
+    from pipeline.history import _advance, _changes, fact_keys, section_keys
+    from pipeline.parallel import parse_sources
+    from pipeline.reconcile import _order_discrepancies, _order_evidence, reconcile_incremental
+    from pipeline.report import update_reports
+    from pipeline.schemas import WAREHOUSE_MODELS
+    from pipeline.stages import match_facts, quarantine_table
+    from pipeline.warehouse import publish_file
+
+    if plan.mode != "incremental":
+        raise DeltaError(f"the plan is {plan.mode!r} ({plan.reason}), not incremental")
+    result = DeltaResult(plan.drugs, plan.files)
+
+    def stage(name):
+        if timer is not None:
+            return timer(name)
+
+        @contextlib.contextmanager
+        def _t():
+            t0 = time.perf_counter()
+            yield
+            result.seconds[name] = result.seconds.get(name, 0.0) + time.perf_counter() - t0
+        return _t()
+
+    drugs, files = set(plan.drugs), set(plan.files)
+    with stage("split"):
+        entries, registry_problems = load_registry(raw_dir / "registry.toml")
+        subset = [e for e in entries if e.drug in drugs]
+        if {e.raw_path for e in subset} != files:
+            raise DeltaError("the registry changed since the plan was made; run the full pipeline")
+        source_ids = {e.source_id for e in subset}
+    with stage("extract"):
+        parsed = parse_sources(raw_dir, subset, thresholds["raw_file_max_bytes"], thresholds["binary_control_char_ratio"],
+                               stage_cache(cache_dir, "sections"), stage_cache(cache_dir, "facts"), workers=workers)
+    sources = parsed.sources
+    with stage("match"):
+        matched, dosing, relations = match_facts(parsed.facts, sources, matcher, concepts)
+    with stage("reconcile"):
+        populations = set(concepts.loc[concepts["kind"] == "population", "concept_id"])
+        disc, evidence, deps, _ = reconcile_incremental(
+            sources, dosing, matched["adverse_effects"], matched["conditions"], matched["interactions"],
+            parsed.facts["statements"], parsed.facts["data_quality"], relations, populations,
+            stage_cache(cache_dir, "reconcile"), workers=workers)
+        con0 = duckdb.connect(str(warehouse_path), read_only=True)
+        try:
+            _keys_frame(con0, "delta_drugs", drugs)
+            _keys_frame(con0, "delta_sources", source_ids)
+            others = _frame(con0, "SELECT discrepancy_id, values_hash FROM discrepancies "
+                                  "WHERE drug NOT IN (SELECT k FROM delta_drugs)")
+            prev = {"fact_history": _frame(con0, "SELECT * FROM fact_history WHERE source_id IN "
+                                                 "(SELECT k FROM delta_sources)"),
+                    "discrepancy_history": _frame(con0, "SELECT * FROM discrepancy_history WHERE drug IN "
+                                                        "(SELECT k FROM delta_drugs)"),
+                    "section_history": _frame(con0, "SELECT * FROM section_history WHERE source_id IN "
+                                                    "(SELECT k FROM delta_sources)"),
+                    "runs": _frame(con0, "SELECT * FROM runs")}
+        finally:
+            con0.close()
+        rows, decision_problems = read_decisions(decisions_path)
+        disc, reviews, more = apply_decisions(disc, evidence, rows, decisions_path.name, others=others)
+        decision_problems += more
+    with stage("history"):
+        fact_tables = {"adverse_effects": matched["adverse_effects"], "conditions": matched["conditions"],
+                       "interactions": matched["interactions"], "dosing": dosing, "statements": parsed.facts["statements"]}
+        fact_hist = _advance(prev["fact_history"], fact_keys(fact_tables), "fact_key", run_id, ended_at,
+                             ["fact_table", "source_id", "mention", "label"])
+        disc_cols = ["discrepancy_id", "drug", "topic", "severity", "summary", "values_hash"]
+        disc_now = disc[disc_cols] if len(disc) else pd.DataFrame(columns=disc_cols)
+        disc_hist = _advance(prev["discrepancy_history"], disc_now, "discrepancy_id", run_id, ended_at, disc_cols[1:])
+        sec_now = section_keys(parsed.sections).assign(last_seen_run=run_id)
+        last = prev["runs"].iloc[[-1]].copy()
+        old_hashes = json.loads(last["source_hashes"].iloc[0])
+        last["source_hashes"] = json.dumps({s: h for s, h in old_hashes.items() if s in source_ids})
+        changes = _changes({"runs": last, "discrepancy_history": prev["discrepancy_history"],
+                            "section_history": prev["section_history"]}, sources, sec_now, disc_now, run_id, ended_at)
+    from pipeline.history import DISC_COLUMNS, FACT_COLUMNS, SECTION_COLUMNS
+
+    quarantine_new = quarantine_table([p for p in registry_problems if p.raw_path in files], parsed.split_problems,
+                                      parsed.section_problems, parsed.extract_problems, decision_problems)
+    result.problems = parsed.split_problems + parsed.section_problems + parsed.extract_problems + decision_problems
+    new = {
+        "sources": sources, "raw_segments": parsed.segments, "sections": parsed.sections, "list_items": parsed.items,
+        "quarantine": quarantine_new, "dosing": dosing, **matched, "statements": parsed.facts["statements"],
+        "drug_profile": parsed.facts["drug_profile"], "data_quality": parsed.facts["data_quality"],
+        "concept_relations": relations, "discrepancies": disc, "discrepancy_evidence": evidence,
+        "source_dependencies": deps, "reviews": reviews,
+        "fact_history": fact_hist.reindex(columns=FACT_COLUMNS),
+        "discrepancy_history": disc_hist.reindex(columns=DISC_COLUMNS),
+        "section_history": sec_now.reindex(columns=SECTION_COLUMNS),
+    }
+    missing = set(WAREHOUSE_MODELS) - set(DELTA_KEYS)
+    if missing:
+        raise DeltaError(f"no incremental rule for table(s) {sorted(missing)}: add them to DELTA_KEYS")
+    with stage("checks"):
+        failures = []
+        for name, frame in new.items():
+            try:
+                WAREHOUSE_MODELS[name].validate(frame, lazy=True)
+            except Exception as exc:  # noqa: BLE001 - every failing table is listed, then the run stops
+                failures.append(f"{name}: {str(exc)[:500]}")
+        if failures:
+            raise DeltaError("new rows failed their schema checks; nothing was published:\n" + "\n".join(failures))
+
+    with stage("publish"):
+        staging = warehouse_path.with_name(f"{warehouse_path.name}.staging-{uuid.uuid4().hex[:12]}")
+        shutil.copyfile(warehouse_path, staging)
+        try:
+            con = duckdb.connect(str(staging))
+            try:
+                con.execute("BEGIN TRANSACTION")
+                _keys_frame(con, "delta_drugs", drugs)
+                _keys_frame(con, "delta_sources", source_ids)
+                _keys_frame(con, "delta_files", files)
+                # history first: the other present rows were seen by this run too
+                con.execute("UPDATE fact_history SET last_seen_run = ?, last_seen_at = ? WHERE present AND "
+                            "source_id NOT IN (SELECT k FROM delta_sources)", [run_id, ended_at])
+                con.execute("UPDATE discrepancy_history SET last_seen_run = ?, last_seen_at = ? WHERE present AND "
+                            "drug NOT IN (SELECT k FROM delta_drugs)", [run_id, ended_at])
+                con.execute("UPDATE section_history SET last_seen_run = ? WHERE "
+                            "source_id NOT IN (SELECT k FROM delta_sources)", [run_id])
+                # evidence before its discrepancies: its rule looks the drug up in discrepancies
+                order = ["discrepancy_evidence"] + [t for t in DELTA_KEYS if t != "discrepancy_evidence"]
+                for table in order:
+                    result.rows_deleted[table] = _delete(con, table, DELTA_KEYS[table])
+                for table in order:
+                    if table in new:
+                        result.rows_inserted[table] = _insert(con, table, new[table])
+                counts = {t: con.execute(f"SELECT count(*) FROM {_quote(t)}").fetchone()[0]
+                          for t in ("sources", "sections", "discrepancies", *fact_tables)}
+                severity = dict(con.execute("SELECT severity, count(*) FROM discrepancies GROUP BY severity").fetchall())
+                hashes = dict(con.execute("SELECT source_id, sha256 FROM sources").fetchall())
+                run_row = pd.DataFrame([{"run_id": run_id, "started_at": started_at, "ended_at": ended_at,
+                                         "source_hashes": json.dumps(hashes, sort_keys=True),
+                                         "row_counts": json.dumps(counts, sort_keys=True),
+                                         "severity_counts": json.dumps(severity, sort_keys=True)}])
+                result.rows_inserted["runs"] = _insert(con, "runs", run_row)
+                bad = _check_unique(con, WAREHOUSE_MODELS)
+                if bad:
+                    raise DeltaError("keys are no longer unique after the update; nothing was published: "
+                                     + "; ".join(bad))
+                con.execute("COMMIT")
+                all_disc = _order_discrepancies(_frame(con, "SELECT * FROM discrepancies"))
+                all_ev = _order_evidence(_frame(con, "SELECT * FROM discrepancy_evidence"), all_disc)
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            publish_file(staging, warehouse_path)
+        finally:
+            for leftover in (staging, staging.with_name(staging.name + ".wal")):
+                if leftover.exists():
+                    leftover.unlink()
+        from pipeline.export import export_from_database
+        from pipeline.history import HISTORY_TABLES
+
+        export_from_database(warehouse_path, list(WAREHOUSE_MODELS), warehouse_path.parent / "parquet")
+        export_from_database(warehouse_path, list(HISTORY_TABLES), warehouse_path.parent / "history")
+    with stage("report"):
+        result.report_files = update_reports(
+            reports_dir, parts_path(warehouse_path.parent), sources, disc, evidence, matched["conditions"],
+            matched["adverse_effects"], changes, all_disc, all_ev, workers=1)
+        update_manifest(warehouse_path.parent, files, sources)
+    return result

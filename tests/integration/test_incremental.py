@@ -1,0 +1,164 @@
+"""Incremental runs (pipeline/delta.py): after one drug's raw file changes, re-processing that
+drug alone and replacing its rows must publish exactly what a full run publishes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pipeline.bench import copy_vocabulary, run_incremental_pipeline, run_pipeline
+from pipeline.delta import DELTA_KEYS, drug_closure, load_manifest, plan_run
+from pipeline.normalise import vocabulary_key
+from pipeline.schemas import WAREHOUSE_MODELS
+from tests.conftest import FIXTURES, ROOT
+
+SINGLE_DOCS = {  # fixture file -> (drug, kind, format, authority)
+    "gabapentin_medical_article.txt": ("gabapentin", "medical_article", "medical_article", 3),
+    "methocarbamol_smpc.txt": ("methocarbamol", "smpc", "smpc", 1),
+    "orphenadrine_ru_reference.txt": ("orphenadrine", "ru_reference", "ru_reference", 2),
+}
+T1, T2 = "2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00"
+
+
+def _corpus(raw: Path) -> None:
+    """Five drugs: the seed (5 sources in one file), tizanidine (2 sources in one file) and three
+    one-source fixture documents."""
+    shutil.copytree(ROOT / "raw", raw)
+    shutil.copy(FIXTURES / "secondDrug" / "tizanidine_sources.txt", raw)
+    registry = (raw / "registry.toml").read_text(encoding="utf-8")
+    registry += "\n" + (FIXTURES / "secondDrug" / "registry_snippet.toml").read_text(encoding="utf-8")
+    for name, (drug, kind, fmt, authority) in SINGLE_DOCS.items():
+        shutil.copy(FIXTURES / name, raw)
+        first_line = (FIXTURES / name).read_text(encoding="utf-8").splitlines()[0].strip()
+        registry += (f'\n[[source]]\nsource_id = "{drug}-{kind}"\ndrug = "{drug}"\nkind = "{kind}"\nformat = "{fmt}"\n'
+                     f'title = "{drug}"\npublisher = "test fixture"\ncountry = "US"\nlanguage = "en"\n'
+                     f'authority = {authority}\nraw_path = "{name}"\nstart_marker = "{first_line}"\n')
+    (raw / "registry.toml").write_text(registry, encoding="utf-8")
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _tables(work: Path) -> dict[str, pd.DataFrame]:
+    con = duckdb.connect(str(work / "warehouse" / "drug_facts.duckdb"), read_only=True)
+    try:
+        out = {}
+        for name in WAREHOUSE_MODELS:
+            frame = con.execute(f'SELECT * FROM "{name}"').df()
+            out[name] = frame.sort_values(list(frame.columns), kind="stable").reset_index(drop=True) if len(frame) else frame
+        return out
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def two_ways(tmp_path_factory):
+    """(incremental work dir, full work dir, edited raw dir, plan) after the same edit."""
+    base = tmp_path_factory.mktemp("delta")
+    raw, cache = base / "raw", base / "cache"
+    _corpus(raw)
+    import os
+
+    copy_vocabulary(Path(os.environ["DRUG_FACTS_CACHE_DIR"]), cache)
+    first = run_pipeline(raw, base / "inc", cache, 1, "first", run_id="run-1", now=T1)
+    assert "all passed" in first.stage("checks").note
+    shutil.copytree(base / "inc", base / "full")
+    # a new maximum dose in one of tizanidine's two pages: its facts and discrepancies change
+    _edit(raw / "tizanidine_sources.txt", "Maximum: 36 mg in 24 hours", "Maximum: 48 mg in 24 hours")
+    inc = run_incremental_pipeline(raw, base / "inc", cache, 1, "second", run_id="run-2", now=T2)
+    run_pipeline(raw, base / "full", cache, 1, "second", run_id="run-2", now=T2)
+    return base / "inc", base / "full", raw, inc
+
+
+def test_every_table_has_an_incremental_rule():
+    assert set(DELTA_KEYS) == set(WAREHOUSE_MODELS)
+
+
+def test_the_plan_names_only_the_edited_drug(two_ways):
+    _, _, _, inc = two_ways
+    assert inc.info["plan"]["mode"] == "incremental"
+    assert inc.info["plan"]["drugs"] == ["tizanidine"] and inc.info["plan"]["files"] == ["tizanidine_sources.txt"]
+    assert inc.info["rows_deleted"]["sources"] == 2 and inc.info["rows_inserted"]["sources"] == 2
+
+
+def test_incremental_tables_equal_a_full_run(two_ways):
+    inc_dir, full_dir, _, _ = two_ways
+    inc, full = _tables(inc_dir), _tables(full_dir)
+    for name in WAREHOUSE_MODELS:
+        pd.testing.assert_frame_equal(inc[name], full[name], check_dtype=False, obj=name)
+    assert len(full["runs"]) == 2 and len(full["discrepancies"]) > 0
+    # the edit reached the tables: the overview page's maximum is the new one
+    dosing = full["dosing"]
+    tiz_max = dosing[(dosing["source_id"] == "tizanidine-overview_article") & (dosing["phase"] == "maximum")]
+    assert set(tiz_max["daily_max_mg"]) == {48.0}
+
+
+def test_incremental_report_files_equal_a_full_run(two_ways):
+    inc_dir, full_dir, _, _ = two_ways
+    names = sorted(p.relative_to(full_dir / "reports") for p in (full_dir / "reports").rglob("*") if p.is_file())
+    assert Path("discrepancies.md") in names and Path("drugs/tizanidine.html") in names
+    assert names == sorted(p.relative_to(inc_dir / "reports") for p in (inc_dir / "reports").rglob("*") if p.is_file())
+    for rel in names:
+        assert (inc_dir / "reports" / rel).read_bytes() == (full_dir / "reports" / rel).read_bytes(), rel
+    md = (full_dir / "reports" / "discrepancies.md").read_text(encoding="utf-8")
+    # the edited drug's block names this run; the others keep the run that last changed them
+    tiz = md.split("## tizanidine", 1)[1].split("\n## ", 1)[0]
+    assert "run `run-2`" in tiz and "tizanidine-overview_article: text changed" in tiz
+    bac = md.split("## baclofen", 1)[1].split("\n## ", 1)[0]
+    assert "run `run-1`" in bac and "First run" in bac
+
+
+def test_parquet_export_and_manifest_follow_the_incremental_run(two_ways):
+    inc_dir, full_dir, raw, _ = two_ways
+    for name in ("dosing", "discrepancies", "fact_history"):
+        a = pd.read_parquet(inc_dir / "warehouse" / "parquet" / f"{name}.parquet")
+        b = pd.read_parquet(full_dir / "warehouse" / "parquet" / f"{name}.parquet")
+        key = list(a.columns)
+        pd.testing.assert_frame_equal(a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True),
+                                      check_dtype=False)
+    assert load_manifest(inc_dir / "warehouse")["files"] == load_manifest(full_dir / "warehouse")["files"]
+    # and nothing is left to do
+    plan = plan_run(raw, inc_dir / "warehouse" / "drug_facts.duckdb", inc_dir / "reports" / "decisions.csv",
+                    load_manifest(inc_dir / "warehouse")["fingerprint"]["vocabulary"], 0.2)
+    assert plan.mode == "unchanged"
+
+
+def test_plan_falls_back_to_a_full_run(two_ways, tmp_path):
+    inc_dir, _, raw, _ = two_ways
+    wh = inc_dir / "warehouse" / "drug_facts.duckdb"
+    decisions = inc_dir / "reports" / "decisions.csv"
+    vocab = load_manifest(inc_dir / "warehouse")["fingerprint"]["vocabulary"]
+    assert plan_run(raw, tmp_path / "none.duckdb", decisions, vocab, 0.2).mode == "full"
+    assert plan_run(raw, wh, decisions, "another-vocabulary", 0.2).reason.endswith("vocabulary")
+    raw2 = tmp_path / "raw"
+    shutil.copytree(raw, raw2)
+    _edit(raw2 / "gabapentin_medical_article.txt", "Gabapentin is", "Gabapentin, a medicine, is")
+    assert plan_run(raw2, wh, decisions, vocab, 0.2).drugs == ("gabapentin",)
+    _edit(raw2 / "orphenadrine_ru_reference.txt", "Orphenadrine", "Orphenadrine (edited)")
+    too_many = plan_run(raw2, wh, decisions, vocab, 0.2)
+    assert too_many.mode == "full" and "2 of 5 drugs" in too_many.reason
+    (raw2 / "registry.toml").write_text((raw2 / "registry.toml").read_text(encoding="utf-8") + "\n# note\n", encoding="utf-8")
+    assert "registry" in plan_run(raw2, wh, decisions, vocab, 0.9).reason
+
+
+def test_drug_closure_follows_shared_files():
+    from pipeline.registry import SourceEntry
+
+    def e(sid, drug, path):
+        return SourceEntry(sid, drug, "k", "generic", "t", "p", "US", "en", 3, path)
+
+    entries = [e("a1", "a", "f1"), e("b1", "b", "f1"), e("b2", "b", "f2"), e("c1", "c", "f3")]
+    assert drug_closure(entries, {"f2"}) == ({"f1", "f2"}, {"a", "b"})
+    assert drug_closure(entries, {"f3"}) == ({"f3"}, {"c"})
+
+
+def test_vocabulary_key_is_what_the_manifest_records(two_ways):
+    inc_dir, _, _, _ = two_ways
+    assert load_manifest(inc_dir / "warehouse")["fingerprint"]["vocabulary"] == vocabulary_key()
