@@ -368,7 +368,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
                      DERIVED_COLUMN_COMMENTS)
     save_history(history_dir, {name: tables[name] for name in HISTORY_TABLES})
     export_from_database(target, list(published), warehouse_dir / "parquet")
-    save_manifest(warehouse_dir, fingerprint(raw, decisions_file, vocab_info["key"]), sources)
+    save_manifest(warehouse_dir, fingerprint(raw, decisions_file, vocab_info["key"]), sources, raw)
     seconds, peak = t.stop()
     run.stages.append(Stage("publish", seconds, sum(len(f) for f in published.values()), peak,
                             note=f"{target.stat().st_size / MB:.0f} MB DuckDB + Parquet"))

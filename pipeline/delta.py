@@ -90,6 +90,8 @@ class Plan:
     files: tuple[str, ...] = ()    # raw files to read again (incremental)
     drugs: tuple[str, ...] = ()    # drugs to process again (incremental)
     n_drugs: int = 0
+    entries: tuple = field(default=(), compare=False, repr=False)        # the registry as read
+    registry_problems: tuple = field(default=(), compare=False, repr=False)
 
 
 @dataclass
@@ -127,30 +129,51 @@ def fingerprint(raw_dir: Path, decisions_path: Path, vocabulary_key: str) -> dic
             "decisions": _file_sha(decisions_path), "vocabulary": vocabulary_key}
 
 
-def save_manifest(warehouse_dir: Path, fingerprint_: dict[str, str], sources: pd.DataFrame) -> Path:
+def save_manifest(warehouse_dir: Path, fingerprint_: dict[str, str], sources: pd.DataFrame,
+                  raw_dir: Path) -> Path:
     """Record what the run just published: the fingerprint and the raw files it read (the
     hashes of the bytes it split, from ``sources.raw_sha256``, not of the files as they are now)."""
     files = dict(zip(sources["raw_path"], sources["raw_sha256"])) if len(sources) else {}
-    return _write_manifest(warehouse_dir, fingerprint_, files)
+    return _write_manifest(warehouse_dir, fingerprint_, files, _stats(raw_dir, files))
 
 
-def _write_manifest(warehouse_dir: Path, fingerprint_: dict[str, str], files: dict[str, str]) -> Path:
+def _stats(raw_dir: Path, files: dict[str, str]) -> dict[str, list[int]]:
+    """(size, mtime in ns) of each file whose bytes still hash to what the run read: the next plan
+    hashes only files whose size or time differ (as git's index does). A file edited since it
+    was read gets no entry, so the next plan hashes it."""
+    out = {}
+    for rel, sha in files.items():
+        path = raw_dir / rel
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if _file_sha(path) == sha:
+            out[rel] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def _write_manifest(warehouse_dir: Path, fingerprint_: dict[str, str], files: dict[str, str],
+                    stats: dict[str, list[int]]) -> Path:
     out = state_dir(warehouse_dir) / MANIFEST
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps({"fingerprint": fingerprint_, "files": dict(sorted(files.items()))}, indent=1),
-                   encoding="utf-8")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint_, "files": dict(sorted(files.items())),
+                               "stats": dict(sorted(stats.items()))}), encoding="utf-8")
     tmp.replace(out)
     return out
 
 
-def update_manifest(warehouse_dir: Path, files: set[str], sources: pd.DataFrame) -> None:
+def update_manifest(warehouse_dir: Path, files: set[str], sources: pd.DataFrame, raw_dir: Path) -> None:
     """After an incremental run: the re-read files' hashes replace theirs (a file none of whose
     sources could be split drops out, so the next run reads it again)."""
     manifest = load_manifest(warehouse_dir)
     kept = {f: h for f, h in manifest["files"].items() if f not in files}
-    kept.update(dict(zip(sources["raw_path"], sources["raw_sha256"])) if len(sources) else {})
-    _write_manifest(warehouse_dir, manifest["fingerprint"], kept)
+    stats = {f: st for f, st in manifest.get("stats", {}).items() if f not in files}
+    new = dict(zip(sources["raw_path"], sources["raw_sha256"])) if len(sources) else {}
+    kept.update(new)
+    stats.update(_stats(raw_dir, new))
+    _write_manifest(warehouse_dir, manifest["fingerprint"], kept, stats)
 
 
 def load_manifest(warehouse_dir: Path) -> dict | None:
@@ -187,14 +210,18 @@ def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabula
     differs = [k for k in now if manifest["fingerprint"].get(k) != now[k]]
     if differs:
         return Plan("full", "changed since the last full run: " + ", ".join(differs))
-    entries, _ = load_registry(raw_dir / "registry.toml")
+    entries, registry_problems = load_registry(raw_dir / "registry.toml")
     from pipeline.registry import resolve_raw_file
 
-    known = manifest["files"]
+    known, stats = manifest["files"], manifest.get("stats", {})
     changed = set()
     for rel in sorted({e.raw_path for e in entries}):
         try:
-            sha = _file_sha(resolve_raw_file(raw_dir, rel))
+            path = resolve_raw_file(raw_dir, rel)
+            st = path.stat()
+            if rel in known and stats.get(rel) == [st.st_size, st.st_mtime_ns]:
+                continue  # same size and time as the bytes the last run read
+            sha = _file_sha(path)
         except Exception:  # noqa: BLE001 - an unreadable path is a change; the split reports it
             sha = ""
         if known.get(rel) != sha:
@@ -203,13 +230,14 @@ def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabula
     if not changed:
         return Plan("unchanged", "no raw file changed", n_drugs=len(all_drugs))
     files, drugs = drug_closure(entries, changed)
+    read = {"entries": tuple(entries), "registry_problems": tuple(registry_problems)}
     if len(all_drugs) < 2:
         return Plan("full", "a single drug: nothing to keep", tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs))
     if len(drugs) > max_drug_share * len(all_drugs):
         return Plan("full", f"{len(drugs)} of {len(all_drugs)} drugs changed (more than {max_drug_share:.0%})",
                     tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs))
     return Plan("incremental", f"{len(changed)} raw file(s) changed: {len(drugs)} of {len(all_drugs)} drugs",
-                tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs))
+                tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs), **read)
 
 
 # ------------------------------------------------------------------------------- the database
@@ -312,9 +340,10 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
 
     drugs, files = set(plan.drugs), set(plan.files)
     with stage("split"):
-        entries, registry_problems = load_registry(raw_dir / "registry.toml")
+        entries, registry_problems = list(plan.entries), list(plan.registry_problems)
         subset = [e for e in entries if e.drug in drugs]
-        if {e.raw_path for e in subset} != files:
+        if {e.raw_path for e in subset} != files or _file_sha(raw_dir / "registry.toml") != \
+                load_manifest(warehouse_path.parent)["fingerprint"]["registry"]:
             raise DeltaError("the registry changed since the plan was made; run the full pipeline")
         source_ids = {e.source_id for e in subset}
     with stage("extract"):
@@ -446,5 +475,5 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
         result.report_files = update_reports(
             reports_dir, parts_path(warehouse_path.parent), sources, disc, evidence, matched["conditions"],
             matched["adverse_effects"], changes, all_disc, all_ev, workers=1)
-        update_manifest(warehouse_path.parent, files, sources)
+        update_manifest(warehouse_path.parent, files, sources, raw_dir)
     return result

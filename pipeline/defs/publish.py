@@ -65,7 +65,8 @@ def discrepancy_report(sources: pd.DataFrame, discrepancies: pd.DataFrame, discr
     written = write_reports(paths.reports_dir(), sources, discrepancies, discrepancy_evidence, conditions, adverse_effects,
                             changes_since_last_run, parts_file=parts_path(paths.warehouse_dir()))
     # what an incremental run compares the raw tree with: written last, once everything is published
-    save_manifest(paths.warehouse_dir(), fingerprint(paths.raw_dir(), paths.decisions_path(), vocabulary_key()), sources)
+    save_manifest(paths.warehouse_dir(), fingerprint(paths.raw_dir(), paths.decisions_path(), vocabulary_key()), sources,
+                  paths.raw_dir())
     html = written["html"]
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.url(html.as_uri()),

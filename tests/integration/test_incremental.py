@@ -162,3 +162,46 @@ def test_drug_closure_follows_shared_files():
 def test_vocabulary_key_is_what_the_manifest_records(two_ways):
     inc_dir, _, _, _ = two_ways
     assert load_manifest(inc_dir / "warehouse")["fingerprint"]["vocabulary"] == vocabulary_key()
+
+
+# ------------------------------------------------------------------------------------ Dagster
+def test_sensor_launches_the_incremental_job_and_it_publishes(workdirs):
+    """Through Dagster: a full materialisation, then an edit to one of five drugs; the sensor
+    asks for incremental_job, which replaces that drug's rows in the published warehouse."""
+    import dagster as dg
+
+    from pipeline import paths
+    from pipeline.defs.automation import evaluate_raw_files
+    from pipeline.definitions import defs
+
+    shutil.rmtree(workdirs / "raw")
+    _corpus(workdirs / "raw")
+    _, cursor = evaluate_raw_files(None)
+    assert dg.materialize(list(defs.assets), raise_on_error=False).success
+    _edit(workdirs / "raw" / "tizanidine_sources.txt", "Maximum: 36 mg in 24 hours", "Maximum: 48 mg in 24 hours")
+    request, _ = evaluate_raw_files(cursor)
+    assert request.job_name == "incremental_job", request.tags["drug_facts/plan"]
+    result = defs.get_job_def("incremental_job").execute_in_process(instance=dg.DagsterInstance.get())
+    assert result.success
+    keys = {m.asset_key.to_user_string() for m in result.asset_materializations_for_node("update_changed_drugs")}
+    assert keys == {"warehouse", "discrepancy_report"}
+    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    try:
+        got = con.execute("SELECT daily_max_mg FROM dosing WHERE source_id = 'tizanidine-overview_article' "
+                          "AND phase = 'maximum'").fetchall()
+        runs = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+        drugs = con.execute("SELECT count(DISTINCT drug) FROM sources").fetchone()[0]
+    finally:
+        con.close()
+    assert got == [(48.0,)] and runs == 2 and drugs == 5
+    # a change to the code's fingerprint (here: the vocabulary) sends the next edit to a full refresh
+    _edit(workdirs / "raw" / "tizanidine_sources.txt", "Maximum: 48 mg in 24 hours", "Maximum: 40 mg in 24 hours")
+    import pipeline.defs.automation as automation
+
+    real = automation.vocabulary_key
+    automation.vocabulary_key = lambda: "another-vocabulary"
+    try:
+        again, _ = evaluate_raw_files(cursor)
+    finally:
+        automation.vocabulary_key = real
+    assert again.job_name == "refresh_job" and "vocabulary" in again.tags["drug_facts/plan"]
