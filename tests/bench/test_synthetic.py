@@ -1,13 +1,16 @@
 """The synthetic corpus generator (pipeline.synthetic): deterministic, free of the seed's names,
 and the real pipeline reads it unchanged. No timing here: the benchmark measures, tests check."""
 
+import ast
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from pipeline.synthetic import generate_corpus
+from tests.conftest import SEED  # the seed pages (raw/baclofen_sources.txt)
 from tests.unit.test_no_seed_specifics import SEED_NAMES  # the seed's drug, brand and publisher names
 
 
@@ -92,3 +95,39 @@ def test_the_benchmark_stages_all_ran_and_checked(run_on_three_drugs):
     assert {"report", "publish", "checks"} <= set(names)
     assert run.stage("checks").note == "all passed"
     assert all(s.rows > 0 for s in run.stages)
+
+
+# ------------------------------------------------------------------ no seed text in the templates
+def _words(text: str) -> list[str]:
+    """Lower-cased words, punctuation stripped, white space normalised. Numbers are left out, as
+    in the rule-file check: they are the random part, and a pasted sentence with new numbers
+    is still pasted."""
+    return re.findall(r"[^\W\d_]+", text.lower())
+
+
+def _runs(words: list[str], n: int = 8) -> set[str]:
+    return {" ".join(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def _template_strings() -> list[str]:
+    """Every string literal of pipeline/synthetic.py, f-string pieces included (a placeholder
+    ends a run: it is filled with a random word)."""
+    import pipeline.synthetic as synthetic
+
+    tree = ast.parse(Path(synthetic.__file__).read_text(encoding="utf-8"))
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def test_no_run_of_eight_seed_words_in_the_corpus_or_the_templates(tmp_path):
+    """The templates are the project's own wording: no run of eight words of the seed pages
+    appears in a generated corpus or in any string literal of the generator."""
+    seed_runs = _runs(_words(SEED.read_text(encoding="utf-8")))
+    info = generate_corpus(tmp_path, 5, seed=0)
+    found: dict[str, set[str]] = {}
+    for path in sorted(Path(info["raw_dir"]).glob("*_sources.txt")):
+        found[path.name] = _runs(_words(path.read_text(encoding="utf-8"))) & seed_runs
+    for k, literal in enumerate(_template_strings()):
+        found[f"synthetic.py literal {k}"] = _runs(_words(literal)) & seed_runs
+    found = {where: runs for where, runs in found.items() if runs}
+    assert not found, "seed text in the synthetic corpus: " + "; ".join(
+        f"{where}: {sorted(runs)[:3]}" for where, runs in list(found.items())[:5])
