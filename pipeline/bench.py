@@ -236,7 +236,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     from pipeline.decisions import apply_decisions, read_decisions
     from pipeline.delta import fingerprint, parts_path, save_manifest
     from pipeline.export import export_from_database
-    from pipeline.history import HISTORY_TABLES, load_history, save_history, update_history
+    from pipeline.history import load_history, update_history
     from pipeline.match import Matcher
     from pipeline.stages import match_facts as match_stage, quarantine_table
     from pipeline.normalise import load_or_build_vocabulary
@@ -251,7 +251,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
 
     run = Run(label, workers)
     warehouse_dir, reports_dir = work / "warehouse", work / "reports"
-    history_dir = warehouse_dir / "history"
+    history_dir = warehouse_dir / "parquet"  # the export the next run reads its history from
     th = paths.thresholds()
 
     # ---- fixed start-up: vocabulary and matcher index (the same whatever the corpus size)
@@ -266,7 +266,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     # ---- split + sections + extraction (fused in worker processes)
     sections_cache, facts_cache = _caches(cache_dir)
     t = _Timer()
-    entries, registry_problems = load_registry(raw / "registry.toml")
+    entries, registry_problems = load_registry(raw / "registry.toml", cache_dir)
     parsed = parse_sources(raw, entries, th["raw_file_max_bytes"], th["binary_control_char_ratio"],
                            sections_cache, facts_cache, workers=workers, exchange=exchange, tmp_dir=work)
     wall, peak = t.stop()
@@ -366,8 +366,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     published = {name: tables[name] for name in WAREHOUSE_MODELS if name in tables}
     target = publish(published, WAREHOUSE_MODELS, warehouse_dir / "drug_facts.duckdb", views_sql(), VIEW_COMMENTS,
                      DERIVED_COLUMN_COMMENTS)
-    save_history(history_dir, {name: tables[name] for name in HISTORY_TABLES})
-    export_from_database(target, list(published), warehouse_dir / "parquet")
+    export_from_database(target, list(published), history_dir)
     save_manifest(warehouse_dir, fingerprint(raw, decisions_file, vocab_info["key"]), sources, raw)
     seconds, peak = t.stop()
     run.stages.append(Stage("publish", seconds, sum(len(f) for f in published.values()), peak,
@@ -400,7 +399,7 @@ def run_incremental_pipeline(raw: Path, work: Path, cache_dir: Path, workers: in
     run.startup["matcher_index"] = t.stop()[0]
     t = _Timer()
     plan = plan_run(raw, warehouse_dir / "drug_facts.duckdb", reports_dir / "decisions.csv", vocab_info["key"],
-                    th["incremental_max_drug_share"])
+                    th["incremental_max_drug_share"], cache_dir)
     seconds, peak = t.stop()
     run.stages.append(Stage("plan", seconds, len(plan.drugs), peak, note=f"{plan.mode}: {plan.reason}"))
     run.info["plan"] = {"mode": plan.mode, "reason": plan.reason, "drugs": list(plan.drugs), "files": list(plan.files)}

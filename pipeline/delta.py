@@ -79,6 +79,11 @@ DELTA_KEYS: dict[str, tuple[str, str | None]] = {
 }
 
 
+# History tables whose every present row records the latest run (last_seen): an incremental run
+# updates rows of every drug in them, so their export is rewritten whole.
+SEEN_BY_EVERY_RUN = ("fact_history", "discrepancy_history", "section_history")
+
+
 class DeltaError(RuntimeError):
     """The incremental run cannot go on (its plan no longer holds); nothing was published."""
 
@@ -197,7 +202,7 @@ def drug_closure(entries: list[SourceEntry], changed_files: set[str]) -> tuple[s
 
 
 def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabulary_key: str,
-             max_drug_share: float) -> Plan:
+             max_drug_share: float, cache_dir: Path | None = None) -> Plan:
     """What the next run must be (see the module docstring)."""
     manifest = load_manifest(warehouse_path.parent)
     if manifest is None:
@@ -210,7 +215,7 @@ def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabula
     differs = [k for k in now if manifest["fingerprint"].get(k) != now[k]]
     if differs:
         return Plan("full", "changed since the last full run: " + ", ".join(differs))
-    entries, registry_problems = load_registry(raw_dir / "registry.toml")
+    entries, registry_problems = load_registry(raw_dir / "registry.toml", cache_dir)
     from pipeline.registry import resolve_raw_file
 
     known, stats = manifest["files"], manifest.get("stats", {})
@@ -302,6 +307,21 @@ def _frame(con, sql: str, params=None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
 
 
+def _changed_buckets(drugs: set[str], source_ids: set[str], files: set[str]) -> dict[str, set[str] | None]:
+    """table -> the Parquet buckets an incremental run over these drugs rewrites (None: the
+    whole table; static tables are left out: they never change in an incremental run)."""
+    from pipeline.export import bucket_of
+
+    keys = {"drug": drugs, "discrepancy": drugs, "source": source_ids, "file": files}
+    out: dict[str, set[str] | None] = {}
+    for table, (how, _) in DELTA_KEYS.items():
+        if how == "static":
+            continue
+        whole = how not in keys or table in SEEN_BY_EVERY_RUN or table == "quarantine"
+        out[table] = None if whole else {bucket_of(k) for k in keys[how]}
+    return out
+
+
 # ------------------------------------------------------------------------------------ the run
 def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Path, cache_dir: Path | None,
                     concepts: pd.DataFrame, matcher, run_id: str, started_at: str, ended_at: str,
@@ -315,6 +335,7 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
 
     from pipeline.cache import stage_cache
     from pipeline.decisions import apply_decisions, read_decisions
+    from pipeline.export import export_from_database
     from pipeline.history import _advance, _changes, fact_keys, section_keys
     from pipeline.parallel import parse_sources
     from pipeline.reconcile import _order_discrepancies, _order_evidence, reconcile_incremental
@@ -411,6 +432,8 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
     with stage("checks"):
         failures = []
         for name, frame in new.items():
+            if not len(frame):  # no row to check; an empty frame inserts nothing
+                continue
             try:
                 WAREHOUSE_MODELS[name].validate(frame, lazy=True)
             except Exception as exc:  # noqa: BLE001 - every failing table is listed, then the run stops
@@ -466,11 +489,8 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
             for leftover in (staging, staging.with_name(staging.name + ".wal")):
                 if leftover.exists():
                     leftover.unlink()
-        from pipeline.export import export_from_database
-        from pipeline.history import HISTORY_TABLES
-
-        export_from_database(warehouse_path, list(WAREHOUSE_MODELS), warehouse_path.parent / "parquet")
-        export_from_database(warehouse_path, list(HISTORY_TABLES), warehouse_path.parent / "history")
+        export_from_database(warehouse_path, list(WAREHOUSE_MODELS), warehouse_path.parent / "parquet",
+                             _changed_buckets(drugs, source_ids, files))
     with stage("report"):
         result.report_files = update_reports(
             reports_dir, parts_path(warehouse_path.parent), sources, disc, evidence, matched["conditions"],

@@ -1,14 +1,63 @@
-"""Export the published tables to Parquet for other tools (warehouse/parquet/<table>.parquet),
-written by DuckDB from the published file, so full and incremental runs export the same way."""
+"""Export the published tables to Parquet for other tools, written by DuckDB from the published
+file, so full and incremental runs export the same way.
+
+Each table is a folder ``<directory>/<table>/``. Tables tied to drugs (see
+``pipeline.delta.DELTA_KEYS``) are split into up to 16 hive partitions ``bucket=<c>/data_0.parquet``
+by the first hex digit of the MD5 of the row's drug, source, raw file or (for evidence) its
+discrepancy's drug, so an incremental run rewrites only the buckets its drugs fall in. The others
+are one file, ``all.parquet``. Read a table whole with
+``read_parquet('warehouse/parquet/<table>/**/*.parquet')`` in DuckDB or
+``pandas.read_parquet('warehouse/parquet/<table>')`` (both add the ``bucket`` column).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import uuid
 from pathlib import Path
 
+BUCKET_FILE = "data_0.parquet"
+SINGLE_FILE = "all.parquet"
 
-def export_from_database(db_path: Path, names: list[str], directory: Path) -> Path:
-    """Write each named table of the DuckDB file to ``directory/<name>.parquet`` with DuckDB's
-    own writer (each file written beside its final name and renamed)."""
+
+def bucket_of(key: str) -> str:
+    """The bucket of a drug, source id or raw path: the same digit DuckDB's md5() gives."""
+    return hashlib.md5((key or "").encode("utf-8")).hexdigest()[0]
+
+
+def _select(table: str) -> str | None:
+    """SELECT of the table's rows with their ``bucket``; None for a table kept in one file."""
+    from pipeline.delta import DELTA_KEYS
+    from pipeline.warehouse import _quote_ident
+
+    how, col = DELTA_KEYS[table]
+    t = _quote_ident(table)
+    if how in ("drug", "source", "file") and table != "quarantine":
+        return f"SELECT *, substr(md5(coalesce(CAST({_quote_ident(col)} AS VARCHAR), '')), 1, 1) AS bucket FROM {t}"
+    if how == "discrepancy":
+        return (f"SELECT x.*, substr(md5(coalesce(d.drug, '')), 1, 1) AS bucket FROM {t} x "
+                f"LEFT JOIN (SELECT discrepancy_id, drug FROM discrepancies) d USING ({_quote_ident(col)})")
+    return None
+
+
+def _lit(path: Path) -> str:
+    return "'" + path.as_posix().replace("'", "''") + "'"
+
+
+def _swap_dir(new: Path, final: Path) -> None:
+    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_from_database(db_path: Path, names: list[str], directory: Path,
+                         buckets: dict[str, set[str] | None] | None = None) -> Path:
+    """Write the named tables of the DuckDB file under ``directory`` (layout in the module
+    docstring). ``buckets``: table -> the buckets to rewrite (None: the whole table); without it
+    every table is written whole, into a new folder swapped in for the old one."""
     import duckdb
 
     from pipeline.warehouse import _quote_ident
@@ -17,9 +66,46 @@ def export_from_database(db_path: Path, names: list[str], directory: Path) -> Pa
     con = duckdb.connect(str(db_path), read_only=True)
     try:
         for name in names:
-            tmp = directory / f"{name}.parquet.tmp"
-            con.execute(f"COPY (SELECT * FROM {_quote_ident(name)}) TO '{tmp.as_posix()}' (FORMAT PARQUET)")
-            tmp.replace(directory / f"{name}.parquet")
+            select = _select(name)
+            final = directory / name
+            only = None if buckets is None else buckets.get(name)
+            if buckets is not None and name not in buckets:
+                continue
+            if only is None or select is None or not final.exists():
+                tmp = directory / f".{name}.new-{uuid.uuid4().hex[:8]}"
+                if select is None:
+                    tmp.mkdir()
+                    con.execute(f"COPY (SELECT * FROM {_quote_ident(name)}) TO {_lit(tmp / SINGLE_FILE)} (FORMAT PARQUET)")
+                else:
+                    con.execute(f"COPY ({select}) TO {_lit(tmp)} (FORMAT PARQUET, PARTITION_BY (bucket))")
+                    tmp.mkdir(exist_ok=True)  # a table with no rows writes no partition
+                _swap_dir(tmp, final)
+                continue
+            for b in sorted(only):
+                part = final / f"bucket={b}"
+                n = con.execute(f"SELECT count(*) FROM ({select}) WHERE bucket = ?", [b]).fetchone()[0]
+                if not n:
+                    shutil.rmtree(part, ignore_errors=True)
+                    continue
+                part.mkdir(parents=True, exist_ok=True)
+                tmp = part / f".{BUCKET_FILE}.tmp"
+                con.execute(f"COPY (SELECT * EXCLUDE (bucket) FROM ({select}) WHERE bucket = '{b}') "
+                            f"TO {_lit(tmp)} (FORMAT PARQUET)")
+                tmp.replace(part / BUCKET_FILE)
+                for other in part.glob("*.parquet"):  # a full export may have written several files
+                    if other.name != BUCKET_FILE:
+                        other.unlink()
     finally:
         con.close()
     return directory
+
+
+def read_exported(directory: Path, name: str):
+    """One exported table as a DataFrame (without the bucket column), or None when absent."""
+    import pandas as pd
+
+    folder = directory / name
+    if not folder.is_dir() or not any(folder.rglob("*.parquet")):
+        return None
+    frame = pd.read_parquet(folder)
+    return frame.drop(columns=["bucket"], errors="ignore")

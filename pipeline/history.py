@@ -1,9 +1,9 @@
 """Run history: what each run read and produced, when each fact and discrepancy was first and
 last seen, and what changed since the previous run.
 
-History lives beside the warehouse (``warehouse/history/*.parquet``) because the warehouse file
-is rebuilt whole on every run; the publish step writes the updated history only after the new
-warehouse is in place, and each run's warehouse carries a copy of the history tables.
+History lives in the warehouse's history tables and in their Parquet export
+(``warehouse/parquet/<table>/``), which the next run reads: the export is written only after the
+new warehouse is in place, so the history moves forward only with a published run.
 """
 
 from __future__ import annotations
@@ -33,20 +33,16 @@ def empty_history() -> dict[str, pd.DataFrame]:
 
 
 def load_history(directory: Path) -> dict[str, pd.DataFrame]:
+    """The history tables of the last published run, from its Parquet export (``directory`` is
+    ``warehouse/parquet``; see ``pipeline.export``)."""
+    from pipeline.export import read_exported
+
     out = empty_history()
-    for name in HISTORY_TABLES:
-        path = directory / f"{name}.parquet"
-        if path.exists():
-            out[name] = pd.read_parquet(path)
+    for name, columns in HISTORY_TABLES.items():
+        frame = read_exported(directory, name)
+        if frame is not None:
+            out[name] = frame.reindex(columns=columns)
     return out
-
-
-def save_history(directory: Path, history: dict[str, pd.DataFrame]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, frame in history.items():
-        tmp = directory / f"{name}.parquet.tmp"
-        frame.to_parquet(tmp, index=False)
-        tmp.replace(directory / f"{name}.parquet")
 
 
 def _sha(text: str) -> str:

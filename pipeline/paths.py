@@ -28,9 +28,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("DRUG_FACTS_CACHE_DIR", warehouse_dir() / "cache")).resolve()
 
 
-def history_dir() -> Path:
-    """Run history kept between runs (the warehouse file itself is rebuilt whole)."""
-    return warehouse_dir() / "history"
+def parquet_dir() -> Path:
+    """The Parquet export of the published tables (``pipeline.export``); the next run reads the
+    history tables from it."""
+    return warehouse_dir() / "parquet"
 
 
 def warehouse_path() -> Path:

@@ -61,12 +61,42 @@ def _resolve_inside(raw_root: Path, rel: str) -> Path | None:
     return candidate
 
 
-def load_registry(path: Path) -> tuple[list[SourceEntry], list[Problem]]:
+def load_registry(path: Path, cache_dir: Path | None = None) -> tuple[list[SourceEntry], list[Problem]]:
     """Parse ``registry.toml`` next to the raw documents.
 
     Returns (entries, problems). A syntax error yields no entries and one problem naming the
-    line; a bad entry is skipped with a problem naming its index and source_id.
+    line; a bad entry is skipped with a problem naming its index and source_id. With
+    ``cache_dir`` the result is kept there under the hash of the registry's bytes, of this
+    module and of the source kinds, and read back while they are unchanged (parsing thousands
+    of entries takes seconds; an incremental run reads the registry again).
     """
+    if cache_dir is not None:
+        import hashlib
+        import pickle
+
+        from pipeline.cache import code_version
+
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return load_registry(path)
+        key = hashlib.sha256(data + str(path.parent.resolve()).encode()
+                             + code_version("registry.py", "data/source_kinds.yaml").encode()).hexdigest()[:24]
+        cached = cache_dir / f"registry-{key}.pkl"
+        try:
+            with open(cached, "rb") as fh:
+                return pickle.load(fh)
+        except Exception:  # noqa: BLE001 - no entry (or an unreadable one): parse
+            pass
+        result = load_registry(path)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for old in cache_dir.glob("registry-*.pkl"):
+            old.unlink(missing_ok=True)
+        tmp = cached.with_name(cached.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(cached)
+        return result
     raw_root = path.parent
     rel_name = path.name
     try:

@@ -34,7 +34,8 @@ def evaluate_raw_files(cursor: str | None) -> tuple[dg.RunRequest | dg.SkipReaso
     hashes = source_hashes(raw, th["raw_file_max_bytes"], th["binary_control_char_ratio"])
     changed = changed_sources(previous.get("sources", {}), hashes)
     files = sorted(f for f, h in snapshot.items() if previous.get("files", {}).get(f) != h)
-    plan = plan_run(raw, paths.warehouse_path(), paths.decisions_path(), vocabulary_key(), th["incremental_max_drug_share"])
+    plan = plan_run(raw, paths.warehouse_path(), paths.decisions_path(), vocabulary_key(), th["incremental_max_drug_share"],
+                    paths.cache_dir())
     job = incremental_job.name if plan.mode == "incremental" else refresh_job.name
     request = dg.RunRequest(
         run_key=f"raw-{key}", job_name=job,

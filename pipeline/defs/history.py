@@ -33,8 +33,8 @@ def _iso(ts: float | None) -> str:
 def run_history(context: dg.AssetExecutionContext, sources: pd.DataFrame, sections: pd.DataFrame,
                 discrepancies: pd.DataFrame, adverse_effects: pd.DataFrame, conditions: pd.DataFrame,
                 interactions: pd.DataFrame, dosing: pd.DataFrame, statements: pd.DataFrame):
-    """Compare this run with the history of published runs (warehouse/history)."""
-    prev = load_history(paths.history_dir())
+    """Compare this run with the history of published runs (read from warehouse/parquet)."""
+    prev = load_history(paths.parquet_dir())
     record = context.instance.get_run_record_by_id(context.run.run_id)
     started = _iso(record.start_time if record is not None else None)
     facts = {"adverse_effects": adverse_effects, "conditions": conditions, "interactions": interactions,

@@ -24,7 +24,7 @@ def update_changed_drugs(context: dg.OpExecutionContext) -> None:
     started = _now()
     concepts, terms, info = load_or_build_vocabulary(paths.cache_dir())
     plan = plan_run(paths.raw_dir(), paths.warehouse_path(), paths.decisions_path(), info["key"],
-                    th["incremental_max_drug_share"])
+                    th["incremental_max_drug_share"], paths.cache_dir())
     context.log.info(f"plan: {plan.mode} ({plan.reason})")
     if plan.mode == "unchanged":
         return

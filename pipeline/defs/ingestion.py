@@ -30,7 +30,7 @@ INGESTION_GROUP = "ingestion"
 def split_raw_files(context: dg.AssetExecutionContext):
     """Read raw/registry.toml and cut every raw file into its declared sources."""
     th = paths.thresholds()
-    entries, problems = load_registry(paths.registry_path())
+    entries, problems = load_registry(paths.registry_path(), paths.cache_dir())
     sources, segments, split_problems = split_all(paths.raw_dir(), entries, th["raw_file_max_bytes"],
                                                   th["binary_control_char_ratio"])
     problems += split_problems

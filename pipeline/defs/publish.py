@@ -11,7 +11,6 @@ import pandas as pd
 from pipeline import paths
 from pipeline.defs.checks import checked, schema_check_specs
 from pipeline.defs.common import table_description_of, table_metadata
-from pipeline.history import HISTORY_TABLES, save_history
 from pipeline.report import write_reports
 from pipeline.schemas import WAREHOUSE_MODELS
 from pipeline.stages import quarantine_table
@@ -44,9 +43,9 @@ def warehouse(context: dg.AssetExecutionContext, **tables) -> dg.MaterializeResu
         context.log.warning(f"removed staging file left by an interrupted run: {stale}")
     publish({name: tables[name] for name in PUBLISHED_TABLES}, WAREHOUSE_MODELS, target, views_sql(), VIEW_COMMENTS,
             DERIVED_COLUMN_COMMENTS)
-    # the history moves forward only once the warehouse that records it is in place
-    save_history(paths.history_dir(), {name: tables[name] for name in HISTORY_TABLES})
-    exported = export_from_database(target, list(PUBLISHED_TABLES), paths.warehouse_dir() / "parquet")
+    # the history moves forward only once the warehouse that records it is in place: the next run
+    # reads it from this export
+    exported = export_from_database(target, list(PUBLISHED_TABLES), paths.parquet_dir())
     counts = row_counts(target)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(target)),

@@ -117,12 +117,18 @@ def test_incremental_report_files_equal_a_full_run(two_ways):
 
 def test_parquet_export_and_manifest_follow_the_incremental_run(two_ways):
     inc_dir, full_dir, raw, _ = two_ways
-    for name in ("dosing", "discrepancies", "fact_history"):
-        a = pd.read_parquet(inc_dir / "warehouse" / "parquet" / f"{name}.parquet")
-        b = pd.read_parquet(full_dir / "warehouse" / "parquet" / f"{name}.parquet")
-        key = list(a.columns)
-        pd.testing.assert_frame_equal(a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True),
-                                      check_dtype=False)
+    from pipeline.export import read_exported
+
+    tables = _tables(full_dir)
+    for name in WAREHOUSE_MODELS:  # the incremental run rewrote only its drugs' buckets
+        a = read_exported(inc_dir / "warehouse" / "parquet", name)
+        b = read_exported(full_dir / "warehouse" / "parquet", name)
+        if not len(tables[name]):
+            continue
+        key = list(b.columns)
+        a, b = (f.sort_values(key).reset_index(drop=True) for f in (a, b))
+        pd.testing.assert_frame_equal(a, b, check_dtype=False, check_categorical=False, obj=name)
+        assert len(b) == len(tables[name])
     assert load_manifest(inc_dir / "warehouse")["files"] == load_manifest(full_dir / "warehouse")["files"]
     # and nothing is left to do
     plan = plan_run(raw, inc_dir / "warehouse" / "drug_facts.duckdb", inc_dir / "reports" / "decisions.csv",
