@@ -40,6 +40,9 @@ def load_history(directory: Path) -> dict[str, pd.DataFrame]:
     out = empty_history()
     for name, columns in HISTORY_TABLES.items():
         frame = read_exported(directory, name)
+        legacy = directory.parent / "history" / f"{name}.parquet"  # where runs before the export kept it
+        if frame is None and legacy.exists():
+            frame = pd.read_parquet(legacy)
         if frame is not None:
             out[name] = frame.reindex(columns=columns)
     return out
