@@ -385,7 +385,7 @@ def run_incremental_pipeline(raw: Path, work: Path, cache_dir: Path, workers: in
     from contextlib import contextmanager
 
     from pipeline.delta import plan_run, run_incremental
-    from pipeline.match import Matcher
+    from pipeline.match import Matcher, ancestors_map
     from pipeline.normalise import load_or_build_vocabulary
 
     run = Run(label, workers)
@@ -397,6 +397,9 @@ def run_incremental_pipeline(raw: Path, work: Path, cache_dir: Path, workers: in
     t = _Timer()
     matcher = Matcher(concepts, terms).prepare()
     run.startup["matcher_index"] = t.stop()[0]
+    t = _Timer()
+    ancestors = ancestors_map(concepts)
+    run.startup["concept_ancestors"] = t.stop()[0]
     t = _Timer()
     plan = plan_run(raw, warehouse_dir / "drug_facts.duckdb", reports_dir / "decisions.csv", vocab_info["key"],
                     th["incremental_max_drug_share"], cache_dir)
@@ -416,13 +419,13 @@ def run_incremental_pipeline(raw: Path, work: Path, cache_dir: Path, workers: in
     now = now or pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
     result = run_incremental(plan, raw, warehouse_dir / "drug_facts.duckdb", reports_dir, cache_dir, concepts, matcher,
                              run_id or f"bench-{label}-{time.time_ns()}", now, now, reports_dir / "decisions.csv", th,
-                             workers=1, timer=timer)
+                             workers=1, timer=timer, ancestors=ancestors)
     inserted = result.rows_inserted
     for st in run.stages:
         st.rows = {"split": 0, "extract": inserted.get("sources", 0) + inserted.get("sections", 0),
                    "match": sum(inserted.get(t, 0) for t in ("adverse_effects", "conditions", "interactions")),
                    "reconcile": inserted.get("discrepancies", 0) + inserted.get("discrepancy_evidence", 0),
-                   "publish": sum(inserted.values()), "report": len(result.report_files)}.get(st.name, st.rows)
+                   "checks+publish": sum(inserted.values()), "export+report": len(result.report_files)}.get(st.name, st.rows)
     run.info["rows_inserted"], run.info["rows_deleted"] = result.rows_inserted, result.rows_deleted
     return run
 

@@ -34,6 +34,7 @@ import hashlib
 import json
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -307,25 +308,43 @@ def _frame(con, sql: str, params=None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
 
 
-def _changed_buckets(drugs: set[str], source_ids: set[str], files: set[str]) -> dict[str, set[str] | None]:
+def _changed_buckets(drugs: set[str], files: set[str]) -> dict[str, set[str] | None]:
     """table -> the Parquet buckets an incremental run over these drugs rewrites (None: the
     whole table; static tables are left out: they never change in an incremental run)."""
     from pipeline.export import bucket_of
 
-    keys = {"drug": drugs, "discrepancy": drugs, "source": source_ids, "file": files}
+    from pipeline.export import _rule
+
     out: dict[str, set[str] | None] = {}
     for table, (how, _) in DELTA_KEYS.items():
         if how == "static":
             continue
-        whole = how not in keys or table in SEEN_BY_EVERY_RUN or table == "quarantine"
-        out[table] = None if whole else {bucket_of(k) for k in keys[how]}
+        rule = _rule(table)
+        out[table] = None if rule is None else {bucket_of(k) for k in (files if rule[0] == "file" else drugs)}
     return out
+
+
+def validate_new_rows(new: dict[str, pd.DataFrame]) -> list[str]:
+    """Each table's new rows against its pandera model (the blocking checks of a full run); one
+    line per failing table. An empty frame has no row to check and inserts nothing."""
+    from pipeline.schemas import WAREHOUSE_MODELS
+
+    failures = []
+    for name, frame in new.items():
+        if not len(frame):
+            continue
+        try:
+            WAREHOUSE_MODELS[name].validate(frame, lazy=True)
+        except Exception as exc:  # noqa: BLE001 - every failing table is listed, then the run stops
+            failures.append(f"{name}: {str(exc)[:500]}")
+    return failures
 
 
 # ------------------------------------------------------------------------------------ the run
 def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Path, cache_dir: Path | None,
                     concepts: pd.DataFrame, matcher, run_id: str, started_at: str, ended_at: str,
-                    decisions_path: Path, thresholds: dict, workers: int | None = None, timer=None) -> DeltaResult:
+                    decisions_path: Path, thresholds: dict, workers: int | None = None, timer=None,
+                    ancestors: dict[str, set[str]] | None = None) -> DeltaResult:
     """Process ``plan.drugs`` again and publish them into the warehouse in place of their old
     rows (see the module docstring). ``timer(stage)`` may return a context manager that times
     each stage (the benchmark passes one). Raises ``DeltaError`` (nothing published) when the
@@ -338,7 +357,7 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
     from pipeline.export import export_from_database
     from pipeline.history import _advance, _changes, fact_keys, section_keys
     from pipeline.parallel import parse_sources
-    from pipeline.reconcile import _order_discrepancies, _order_evidence, reconcile_incremental
+    from pipeline.reconcile import reconcile_incremental
     from pipeline.report import update_reports
     from pipeline.schemas import WAREHOUSE_MODELS
     from pipeline.stages import match_facts, quarantine_table
@@ -372,7 +391,7 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
                                stage_cache(cache_dir, "sections"), stage_cache(cache_dir, "facts"), workers=workers)
     sources = parsed.sources
     with stage("match"):
-        matched, dosing, relations = match_facts(parsed.facts, sources, matcher, concepts)
+        matched, dosing, relations = match_facts(parsed.facts, sources, matcher, concepts, ancestors)
     with stage("reconcile"):
         populations = set(concepts.loc[concepts["kind"] == "population", "concept_id"])
         disc, evidence, deps, _ = reconcile_incremental(
@@ -429,22 +448,13 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
     missing = set(WAREHOUSE_MODELS) - set(DELTA_KEYS)
     if missing:
         raise DeltaError(f"no incremental rule for table(s) {sorted(missing)}: add them to DELTA_KEYS")
-    with stage("checks"):
-        failures = []
-        for name, frame in new.items():
-            if not len(frame):  # no row to check; an empty frame inserts nothing
-                continue
-            try:
-                WAREHOUSE_MODELS[name].validate(frame, lazy=True)
-            except Exception as exc:  # noqa: BLE001 - every failing table is listed, then the run stops
-                failures.append(f"{name}: {str(exc)[:500]}")
-        if failures:
-            raise DeltaError("new rows failed their schema checks; nothing was published:\n" + "\n".join(failures))
-
-    with stage("publish"):
+    with stage("checks+publish"), ThreadPoolExecutor(1) as pool:
+        # the blocking checks run in a thread while the staging copy is updated here (DuckDB
+        # works without the GIL); nothing is committed or swapped in before they have passed
+        checks = pool.submit(validate_new_rows, new)
         staging = warehouse_path.with_name(f"{warehouse_path.name}.staging-{uuid.uuid4().hex[:12]}")
-        shutil.copyfile(warehouse_path, staging)
         try:
+            shutil.copyfile(warehouse_path, staging)
             con = duckdb.connect(str(staging))
             try:
                 con.execute("BEGIN TRANSACTION")
@@ -475,12 +485,14 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
                                          "severity_counts": json.dumps(severity, sort_keys=True)}])
                 result.rows_inserted["runs"] = _insert(con, "runs", run_row)
                 bad = _check_unique(con, WAREHOUSE_MODELS)
+                failures = checks.result()
+                if failures:
+                    raise DeltaError("new rows failed their schema checks; nothing was published:\n"
+                                     + "\n".join(failures))
                 if bad:
                     raise DeltaError("keys are no longer unique after the update; nothing was published: "
                                      + "; ".join(bad))
                 con.execute("COMMIT")
-                all_disc = _order_discrepancies(_frame(con, "SELECT * FROM discrepancies"))
-                all_ev = _order_evidence(_frame(con, "SELECT * FROM discrepancy_evidence"), all_disc)
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
@@ -492,14 +504,12 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
     with stage("export+report"):
         # DuckDB writes the Parquet buckets in a thread (its COPY runs without the GIL) while this
         # thread renders the report: the two overlap on the machine's two cores
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(1) as pool:
             exported = pool.submit(export_from_database, warehouse_path, list(WAREHOUSE_MODELS),
-                                   warehouse_path.parent / "parquet", _changed_buckets(drugs, source_ids, files))
+                                   warehouse_path.parent / "parquet", _changed_buckets(drugs, files))
             result.report_files = update_reports(
                 reports_dir, parts_path(warehouse_path.parent), sources, disc, evidence, matched["conditions"],
-                matched["adverse_effects"], changes, all_disc, all_ev, workers=1)
+                matched["adverse_effects"], changes, warehouse_path, workers=1)
             exported.result()  # an export error is raised here, before the manifest moves on
         update_manifest(warehouse_path.parent, files, sources, raw_dir)
     return result

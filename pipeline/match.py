@@ -414,10 +414,12 @@ class _LazyAncestors(dict):
         return value
 
 
-def concept_relations(used: pd.DataFrame, concepts: pd.DataFrame) -> pd.DataFrame:
+def concept_relations(used: pd.DataFrame, concepts: pd.DataFrame,
+                      ancestors: dict[str, set[str]] | None = None) -> pd.DataFrame:
     """Broader/narrower pairs among the concepts ``used`` (columns drug, concept_id), within
-    each drug: one row per (drug, broader_id, narrower_id)."""
-    anc = ancestors_map(concepts)
+    each drug: one row per (drug, broader_id, narrower_id). ``ancestors``: ``ancestors_map(concepts)``
+    when the caller already holds it (an incremental run builds it once at start-up)."""
+    anc = ancestors if ancestors is not None else ancestors_map(concepts)
     labels = dict(zip(concepts["concept_id"], concepts["label"]))
     rows = []
     for drug, grp in used.groupby("drug"):

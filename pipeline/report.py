@@ -311,14 +311,24 @@ def drug_parts(reports: list[DrugReport], pages: list[Path]) -> dict[str, dict]:
     return parts
 
 
+# The order of pipeline.reconcile._order_discrepancies, in SQL (tests check the two agree)
+CSV_ORDER = ("CASE severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 WHEN 'minor' THEN 2 WHEN 'info' THEN 3 END, "
+             "score DESC, topic, comparison_key, drug, discrepancy_id")
 CSV_COLUMNS = ["discrepancy_id", "values_hash", "drug", "topic", "kind", "severity", "score", "supported", "status",
                "concept_id", "concept_label", "n_sources", "summary"]
 
 
-def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.DataFrame, evidence: pd.DataFrame,
-                       single_page: str | None = None) -> dict[str, Path]:
+def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.DataFrame | None,
+                       evidence: pd.DataFrame | None, single_page: str | None = None,
+                       database: Path | None = None) -> dict[str, Path]:
     """The files that cover every drug: the index (or, for a single drug, its page as
-    discrepancies.html), the Markdown report from the drugs' blocks, and the two CSVs."""
+    discrepancies.html), the Markdown report from the drugs' blocks, and the two CSVs. The CSVs
+    are written by DuckDB, from the frames in their order, or (with ``database``) from the
+    published tables in the same order (``CSV_ORDER``), so both ways give the same bytes."""
+    import duckdb
+
+    from pipeline.export import _lit
+
     written: dict[str, Path] = {}
 
     def put(name: str, path: Path, content: str) -> None:
@@ -331,11 +341,28 @@ def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.
     else:
         put("html", out_dir / "discrepancies.html", render_index_html([_Row(parts[d]["summary"]) for d in drugs]))
     put("markdown", out_dir / "discrepancies.md", _markdown_header() + "".join(parts[d]["markdown"] for d in drugs))
-    frame = discrepancies.copy()
-    if "status" not in frame:
-        frame["status"] = "open"
-    put("csv", out_dir / "discrepancies.csv", frame.reindex(columns=CSV_COLUMNS).to_csv(index=False))
-    put("evidence_csv", out_dir / "discrepancy_evidence.csv", evidence.to_csv(index=False))
+    csv, ev_csv = out_dir / "discrepancies.csv", out_dir / "discrepancy_evidence.csv"
+    if database is not None:
+        con = duckdb.connect(str(database), read_only=True)
+        disc_sql = f"SELECT {', '.join(CSV_COLUMNS)} FROM discrepancies ORDER BY {CSV_ORDER}"
+        ev_sql = (f"SELECT e.* FROM discrepancy_evidence e JOIN (SELECT discrepancy_id, row_number() OVER "
+                  f"(ORDER BY {CSV_ORDER}) AS rank_ FROM discrepancies) d USING (discrepancy_id) ORDER BY d.rank_, e.rowid")
+    else:
+        con = duckdb.connect()
+        frame = discrepancies.copy()
+        if "status" not in frame:
+            frame["status"] = "open"
+        con.register("disc_frame", frame.reindex(columns=CSV_COLUMNS))
+        con.register("ev_frame", evidence)
+        disc_sql, ev_sql = "SELECT * FROM disc_frame", "SELECT * FROM ev_frame"
+    try:
+        for name, path, sql in (("csv", csv, disc_sql), ("evidence_csv", ev_csv, ev_sql)):
+            tmp = path.with_name(path.name + ".tmp")
+            con.execute(f"COPY ({sql}) TO {_lit(tmp)} (FORMAT CSV, HEADER)")
+            tmp.replace(path)
+            written[name] = path
+    finally:
+        con.close()
     return written
 
 
@@ -409,12 +436,11 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
 @gc_paused_call
 def update_reports(out_dir: Path, parts_file: Path, sources: pd.DataFrame, discrepancies: pd.DataFrame,
                    evidence: pd.DataFrame, conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict,
-                   all_discrepancies: pd.DataFrame, all_evidence: pd.DataFrame, workers: int | None = None
-                   ) -> dict[str, Path]:
+                   database: Path, workers: int | None = None) -> dict[str, Path]:
     """``write_reports`` for an incremental run: the first five tables hold only the changed
     drugs' rows; their pages are re-rendered and their blocks replaced in the saved parts, the
     other drugs' pages are left as they are, and the corpus-wide files are rewritten from the
-    parts and ``all_discrepancies`` / ``all_evidence`` (the whole published tables, in order)."""
+    parts and the published ``database``."""
     parts = load_parts(parts_file)
     reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects, changes)
     pages = _write_pages(reports, out_dir / "drugs", workers)
@@ -422,6 +448,6 @@ def update_reports(out_dir: Path, parts_file: Path, sources: pd.DataFrame, discr
     if len(parts) < 2:
         raise ValueError("an incremental report needs at least two drugs; run the full pipeline")
     written = {f"html:{r.drug}": page for r, page in zip(reports, pages)}
-    written.update(write_corpus_files(out_dir, parts, all_discrepancies, all_evidence))
+    written.update(write_corpus_files(out_dir, parts, None, None, database=database))
     save_parts(parts_file, parts)
     return written

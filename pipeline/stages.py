@@ -12,9 +12,11 @@ MATCHED_TABLES = ("adverse_effects", "conditions", "interactions")
 
 
 def match_facts(facts: dict[str, pd.DataFrame], sources: pd.DataFrame, matcher: Matcher,
-                concepts: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+                concepts: pd.DataFrame, ancestors: dict[str, set[str]] | None = None
+                ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
     """(matched adverse_effects / conditions / interactions, dosing with its indication's
-    concept, concept relations by drug). ``facts`` holds the extraction tables by name."""
+    concept, concept relations by drug). ``facts`` holds the extraction tables by name;
+    ``ancestors`` is ``match.ancestors_map(concepts)`` when the caller built it already."""
     drug_of = dict(zip(sources["source_id"], sources["drug"]))
     matched = {table: match_table(facts[table], table, matcher, drug_of) for table in MATCHED_TABLES}
     dosing = facts["dosing"].copy()
@@ -22,7 +24,7 @@ def match_facts(facts: dict[str, pd.DataFrame], sources: pd.DataFrame, matcher: 
                                        for t in dosing["indication"].fillna("")] if len(dosing) else pd.Series(dtype=object)
     used = pd.concat([f[["source_id", "concept_id"]] for f in matched.values()], ignore_index=True)
     used["drug"] = used["source_id"].map(drug_of)
-    return matched, dosing, concept_relations(used, concepts)
+    return matched, dosing, concept_relations(used, concepts, ancestors)
 
 
 def quarantine_table(*parts: list[Problem] | pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import dagster as dg
 
 from pipeline import paths
 from pipeline.delta import plan_run, run_incremental
-from pipeline.match import Matcher
+from pipeline.match import Matcher, ancestors_map
 from pipeline.normalise import load_or_build_vocabulary
 
 
@@ -33,7 +33,7 @@ def update_changed_drugs(context: dg.OpExecutionContext) -> None:
                          allow_retries=False)
     result = run_incremental(plan, paths.raw_dir(), paths.warehouse_path(), paths.reports_dir(), paths.cache_dir(),
                              concepts, Matcher(concepts, terms), context.run.run_id, started, _now(),
-                             paths.decisions_path(), th)
+                             paths.decisions_path(), th, ancestors=ancestors_map(concepts))
     for p in result.problems:
         (context.log.error if p.severity == "error" else context.log.warning)(p.message())
     meta = {"drugs": dg.MetadataValue.json(list(result.drugs)), "raw_files": dg.MetadataValue.json(list(result.files)),

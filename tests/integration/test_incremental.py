@@ -211,3 +211,34 @@ def test_sensor_launches_the_incremental_job_and_it_publishes(workdirs):
     finally:
         automation.vocabulary_key = real
     assert again.job_name == "refresh_job" and "vocabulary" in again.tags["drug_facts/plan"]
+
+
+def test_failing_checks_publish_nothing(two_ways, tmp_path, monkeypatch):
+    """A new row that fails its pandera model stops the incremental run before the swap: the
+    published warehouse, its export and the report stay as they were."""
+    import pipeline.delta as delta
+
+    inc_dir, _, raw, _ = two_ways
+    work, raw2 = tmp_path / "work", tmp_path / "raw"
+    shutil.copytree(inc_dir, work)
+    shutil.copytree(raw, raw2)
+    before = {p: p.read_bytes() for p in (work / "warehouse" / "drug_facts.duckdb",
+                                         work / "reports" / "discrepancies.md",
+                                         work / "warehouse" / "state" / "manifest.json")}
+    _edit(raw2 / "tizanidine_sources.txt", "Maximum: 48 mg in 24 hours", "Maximum: 40 mg in 24 hours")
+    monkeypatch.setattr(delta, "validate_new_rows", lambda new: ["dosing: daily_max_mg out of range (made to fail)"])
+    cache = Path(__import__("os").environ["DRUG_FACTS_CACHE_DIR"])
+    plan = plan_run(raw2, work / "warehouse" / "drug_facts.duckdb", work / "reports" / "decisions.csv",
+                    vocabulary_key(), 0.2, None)
+    assert plan.mode == "incremental"
+    from pipeline import paths
+    from pipeline.match import Matcher
+    from pipeline.normalise import load_or_build_vocabulary
+
+    concepts, terms, _ = load_or_build_vocabulary(cache)
+    with pytest.raises(delta.DeltaError, match="made to fail"):
+        delta.run_incremental(plan, raw2, work / "warehouse" / "drug_facts.duckdb", work / "reports", None, concepts,
+                              Matcher(concepts, terms), "run-x", T2, T2, work / "reports" / "decisions.csv",
+                              paths.thresholds())
+    assert all(p.read_bytes() == b for p, b in before.items())
+    assert not list((work / "warehouse").glob("*.staging-*"))
