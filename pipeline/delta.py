@@ -43,6 +43,7 @@ import pandas as pd
 
 from pipeline.cache import code_version
 from pipeline.registry import SourceEntry, load_registry
+from pipeline.warehouse import _quote_ident
 
 STATE_DIR = "state"
 MANIFEST = "manifest.json"
@@ -247,30 +248,29 @@ def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabula
 
 
 # ------------------------------------------------------------------------------- the database
-def _quote(name: str) -> str:
-    from pipeline.warehouse import _quote_ident
-
-    return _quote_ident(name)
-
-
 def _keys_frame(con, name: str, values) -> None:
     con.register(name, pd.DataFrame({"k": sorted(values)}, dtype=object))
 
 
+# the registered key lists each DELTA_KEYS kind is matched against
+KEY_VIEWS = {"drug": "delta_drugs", "source": "delta_sources", "file": "delta_files"}
+
+
 def _delete(con, table: str, rule: tuple[str, str | None]) -> int:
+    """Delete the changed drugs' rows of ``table``; the number deleted."""
     how, col = rule
-    ident = _quote(table)
-    where = {"drug": f"{_quote(col)} IN (SELECT k FROM delta_drugs)" if col else "",
-             "source": f"{_quote(col)} IN (SELECT k FROM delta_sources)" if col else "",
-             "file": f"{_quote(col)} IN (SELECT k FROM delta_files)" if col else "",
-             "discrepancy": f"{_quote(col)} IN (SELECT discrepancy_id FROM discrepancies WHERE drug IN "
-                            f"(SELECT k FROM delta_drugs))" if col else "",
-             "all": "TRUE"}.get(how)
-    if where is None:
+    if how == "all":
+        return con.execute(f"DELETE FROM {_quote_ident(table)}").fetchone()[0]
+    if how == "discrepancy":
+        return con.execute(f"DELETE FROM {_quote_ident(table)} WHERE {_quote_ident(col)} IN (SELECT discrepancy_id "
+                           "FROM discrepancies WHERE drug IN (SELECT k FROM delta_drugs))").fetchone()[0]
+    if how not in KEY_VIEWS:
         return 0
-    if table == "quarantine":
-        where = f"({where}) OR stage = 'decisions'"
-    return con.execute(f"DELETE FROM {ident} WHERE {where}").fetchone()[0]
+    n = con.execute(f"DELETE FROM {_quote_ident(table)} WHERE {_quote_ident(col)} IN "
+                    f"(SELECT k FROM {_quote_ident(KEY_VIEWS[how])})").fetchone()[0]
+    if table == "quarantine":  # decisions are re-applied to every discrepancy: their problems too
+        n += con.execute("DELETE FROM quarantine WHERE stage = 'decisions'").fetchone()[0]
+    return n
 
 
 def _insert(con, table: str, frame: pd.DataFrame) -> int:
@@ -278,7 +278,7 @@ def _insert(con, table: str, frame: pd.DataFrame) -> int:
         return 0
     con.register("delta_rows", frame)
     try:
-        con.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM delta_rows")
+        con.execute(f"INSERT INTO {_quote_ident(table)} BY NAME SELECT * FROM delta_rows")
     finally:
         con.unregister("delta_rows")
     return len(frame)
@@ -298,14 +298,12 @@ def _check_unique(con, models: dict[str, type]) -> list[str]:
     bad = []
     for table, cols in _unique_columns(models).items():
         for col in cols:
-            dup = con.execute(f"SELECT count(*) - count(DISTINCT {_quote(col)}) FROM {_quote(table)}").fetchone()[0]
+            dup = con.execute(f"SELECT count(*) - count(DISTINCT {_quote_ident(col)}) FROM {_quote_ident(table)}"
+                              ).fetchone()[0]
             if dup:
                 bad.append(f"{table}.{col}: {dup} duplicate value(s)")
     return bad
 
-
-def _frame(con, sql: str, params=None) -> pd.DataFrame:
-    return con.execute(sql, params or []).df()
 
 
 def _changed_buckets(drugs: set[str], files: set[str]) -> dict[str, set[str] | None]:
@@ -402,15 +400,15 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
         try:
             _keys_frame(con0, "delta_drugs", drugs)
             _keys_frame(con0, "delta_sources", source_ids)
-            others = _frame(con0, "SELECT discrepancy_id, values_hash FROM discrepancies "
-                                  "WHERE drug NOT IN (SELECT k FROM delta_drugs)")
-            prev = {"fact_history": _frame(con0, "SELECT * FROM fact_history WHERE source_id IN "
-                                                 "(SELECT k FROM delta_sources)"),
-                    "discrepancy_history": _frame(con0, "SELECT * FROM discrepancy_history WHERE drug IN "
-                                                        "(SELECT k FROM delta_drugs)"),
-                    "section_history": _frame(con0, "SELECT * FROM section_history WHERE source_id IN "
-                                                    "(SELECT k FROM delta_sources)"),
-                    "runs": _frame(con0, "SELECT * FROM runs")}
+            others = con0.execute("SELECT discrepancy_id, values_hash FROM discrepancies "
+                                  "WHERE drug NOT IN (SELECT k FROM delta_drugs)").df()
+            prev = {"fact_history": con0.execute("SELECT * FROM fact_history WHERE source_id IN "
+                                                 "(SELECT k FROM delta_sources)").df(),
+                    "discrepancy_history": con0.execute("SELECT * FROM discrepancy_history WHERE drug IN "
+                                                        "(SELECT k FROM delta_drugs)").df(),
+                    "section_history": con0.execute("SELECT * FROM section_history WHERE source_id IN "
+                                                    "(SELECT k FROM delta_sources)").df(),
+                    "runs": con0.execute("SELECT * FROM runs").df()}
         finally:
             con0.close()
         rows, decision_problems = read_decisions(decisions_path)
@@ -475,7 +473,7 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
                 for table in order:
                     if table in new:
                         result.rows_inserted[table] = _insert(con, table, new[table])
-                counts = {t: con.execute(f"SELECT count(*) FROM {_quote(t)}").fetchone()[0]
+                counts = {t: con.execute(f"SELECT count(*) FROM {_quote_ident(t)}").fetchone()[0]
                           for t in ("sources", "sections", "discrepancies", *fact_tables)}
                 severity = dict(con.execute("SELECT severity, count(*) FROM discrepancies GROUP BY severity").fetchall())
                 hashes = dict(con.execute("SELECT source_id, sha256 FROM sources").fetchall())

@@ -18,6 +18,8 @@ import shutil
 import uuid
 from pathlib import Path
 
+from pipeline.warehouse import _quote_ident, _sql_literal
+
 BUCKET_FILE = "data_0.parquet"
 SINGLE_FILE = "all.parquet"
 
@@ -39,47 +41,6 @@ def _rule(table: str) -> tuple[str, str] | None:
     return ("file", col) if how == "file" else ("drug", col)
 
 
-def _select(table: str) -> str | None:
-    """SELECT of the table's rows with their ``bucket``; None for a table kept in one file."""
-    from pipeline.delta import DELTA_KEYS
-    from pipeline.warehouse import _quote_ident
-
-    if _rule(table) is None:
-        return None
-    how, col = DELTA_KEYS[table]
-    t = _quote_ident(table)
-    if how in ("drug", "file"):
-        return f"SELECT *, substr(md5(coalesce(CAST({_quote_ident(col)} AS VARCHAR), '')), 1, 1) AS bucket FROM {t}"
-    lookup = "sources" if how == "source" else "discrepancies"
-    return (f"SELECT x.*, substr(md5(coalesce(k.drug, '')), 1, 1) AS bucket FROM {t} x "
-            f"LEFT JOIN (SELECT {_quote_ident(col)}, any_value(drug) AS drug FROM {lookup} "
-            f"GROUP BY {_quote_ident(col)}) k USING ({_quote_ident(col)})")
-
-
-def _bucket_rows(con, table: str, bucket: str) -> str:
-    """SELECT of the rows of one bucket, without computing a hash per row: the drugs (or files)
-    of the bucket are listed first and the rows found by key."""
-    from pipeline.delta import DELTA_KEYS
-    from pipeline.warehouse import _quote_ident
-
-    how, col = DELTA_KEYS[table]
-    t, c = _quote_ident(table), _quote_ident(col)
-    if how in ("drug", "file"):
-        keys = [k for (k,) in con.execute(f"SELECT DISTINCT CAST({c} AS VARCHAR) FROM {t}").fetchall()
-                if bucket_of(k or "") == bucket]
-        where = f"coalesce(CAST({c} AS VARCHAR), '') IN (SELECT unnest(?::VARCHAR[]))"
-        return where, [[k or "" for k in keys]]
-    lookup = "sources" if how == "source" else "discrepancies"
-    drugs = [d for (d,) in con.execute(f"SELECT DISTINCT drug FROM {lookup}").fetchall() if bucket_of(d or "") == bucket]
-    where = (f"{c} IN (SELECT {c} FROM {lookup} WHERE drug IN (SELECT unnest(?::VARCHAR[])))"
-             + (f" OR {c} NOT IN (SELECT {c} FROM {lookup})" if bucket == bucket_of("") else ""))
-    return where, [drugs]
-
-
-def _lit(path: Path) -> str:
-    return "'" + path.as_posix().replace("'", "''") + "'"
-
-
 def _swap_dir(new: Path, final: Path) -> None:
     old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
     if final.exists():
@@ -88,45 +49,85 @@ def _swap_dir(new: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _write_whole(con, name: str, tmp: Path) -> None:
+    """The table into the new folder ``tmp``: hive partitions by bucket, or one file."""
+    from pipeline.delta import DELTA_KEYS
+
+    rule = _rule(name)
+    if rule is None:
+        tmp.mkdir()
+        con.execute(f"COPY (SELECT * FROM {_quote_ident(name)}) TO {_sql_literal((tmp / SINGLE_FILE).as_posix())} "
+                    "(FORMAT PARQUET)")
+        return
+    how, col = DELTA_KEYS[name]
+    if how in ("drug", "file"):
+        con.execute(f"COPY (SELECT *, substr(md5(coalesce(CAST({_quote_ident(col)} AS VARCHAR), '')), 1, 1) AS bucket "
+                    f"FROM {_quote_ident(name)}) TO {_sql_literal(tmp.as_posix())} (FORMAT PARQUET, PARTITION_BY (bucket))")
+    else:
+        lookup = _quote_ident("sources" if how == "source" else "discrepancies")
+        key = _quote_ident(col)
+        con.execute(f"COPY (SELECT x.*, substr(md5(coalesce(k.drug, '')), 1, 1) AS bucket FROM {_quote_ident(name)} x "
+                    f"LEFT JOIN (SELECT {key}, any_value(drug) AS drug FROM {lookup} GROUP BY {key}) k USING ({key})) "
+                    f"TO {_sql_literal(tmp.as_posix())} (FORMAT PARQUET, PARTITION_BY (bucket))")
+    tmp.mkdir(exist_ok=True)  # a table with no rows writes no partition
+
+
+def _write_bucket(con, name: str, bucket: str, out: Path) -> int:
+    """The rows of one bucket into the file ``out``, found by key (the drugs or files of the
+    bucket are listed first, so no hash is computed per row); the number of rows."""
+    import pandas as pd
+
+    from pipeline.delta import DELTA_KEYS
+
+    how, col = DELTA_KEYS[name]
+    table = _quote_ident(name)
+    key = _quote_ident(col)
+    if how in ("drug", "file"):
+        values = con.execute(f"SELECT DISTINCT coalesce(CAST({key} AS VARCHAR), '') FROM {table}").fetchall()
+        con.register("bucket_keys", pd.DataFrame({"k": [v for (v,) in values if bucket_of(v) == bucket]}, dtype=object))
+        con.execute(f"COPY (SELECT * FROM {table} WHERE coalesce(CAST({key} AS VARCHAR), '') IN "
+                    f"(SELECT k FROM bucket_keys)) TO {_sql_literal(out.as_posix())} (FORMAT PARQUET)")
+    else:
+        lookup = _quote_ident("sources" if how == "source" else "discrepancies")
+        values = con.execute(f"SELECT DISTINCT coalesce(drug, '') FROM {lookup}").fetchall()
+        con.register("bucket_keys", pd.DataFrame({"k": [v for (v,) in values if bucket_of(v) == bucket]}, dtype=object))
+        # rows whose key is in no lookup row hash as '' in the whole export: they belong to that bucket
+        con.register("bucket_flags", pd.DataFrame({"orphans": [bucket == bucket_of("")]}))
+        con.execute(f"COPY (SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {lookup} WHERE coalesce(drug, '') "
+                    f"IN (SELECT k FROM bucket_keys)) OR ((SELECT orphans FROM bucket_flags) AND {key} NOT IN "
+                    f"(SELECT {key} FROM {lookup} WHERE {key} IS NOT NULL))) TO {_sql_literal(out.as_posix())} "
+                    "(FORMAT PARQUET)")
+    return con.execute(f"SELECT count(*) FROM read_parquet({_sql_literal(out.as_posix())})").fetchone()[0]
+
+
 def export_from_database(db_path: Path, names: list[str], directory: Path,
                          buckets: dict[str, set[str] | None] | None = None) -> Path:
     """Write the named tables of the DuckDB file under ``directory`` (layout in the module
-    docstring). ``buckets``: table -> the buckets to rewrite (None: the whole table); without it
-    every table is written whole, into a new folder swapped in for the old one."""
+    docstring). ``buckets``: table -> the buckets to rewrite (None: the whole table; a table not
+    named is left as it is); without it every table is written whole, into a new folder swapped
+    in for the old one."""
     import duckdb
-
-    from pipeline.warehouse import _quote_ident
 
     directory.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db_path), read_only=True)
     try:
         for name in names:
-            select = _select(name)
-            final = directory / name
-            only = None if buckets is None else buckets.get(name)
             if buckets is not None and name not in buckets:
                 continue
-            if only is None or select is None or not final.exists():
+            only = None if buckets is None else buckets[name]
+            final = directory / name
+            if only is None or _rule(name) is None or not final.exists():
                 tmp = directory / f".{name}.new-{uuid.uuid4().hex[:8]}"
-                if select is None:
-                    tmp.mkdir()
-                    con.execute(f"COPY (SELECT * FROM {_quote_ident(name)}) TO {_lit(tmp / SINGLE_FILE)} (FORMAT PARQUET)")
-                else:
-                    con.execute(f"COPY ({select}) TO {_lit(tmp)} (FORMAT PARQUET, PARTITION_BY (bucket))")
-                    tmp.mkdir(exist_ok=True)  # a table with no rows writes no partition
+                _write_whole(con, name, tmp)
                 _swap_dir(tmp, final)
                 continue
             for b in sorted(only):
-                where, params = _bucket_rows(con, name, b)
                 part = final / f"bucket={b}"
-                n = con.execute(f"SELECT count(*) FROM {_quote_ident(name)} WHERE {where}", params).fetchone()[0]
-                if not n:
-                    shutil.rmtree(part, ignore_errors=True)
-                    continue
                 part.mkdir(parents=True, exist_ok=True)
                 tmp = part / ".data.parquet.tmp"
-                con.execute(f"COPY (SELECT * FROM {_quote_ident(name)} WHERE {where}) TO {_lit(tmp)} (FORMAT PARQUET)",
-                            params)
+                if not _write_bucket(con, name, b, tmp):
+                    shutil.rmtree(part, ignore_errors=True)
+                    continue
                 tmp.replace(part / BUCKET_FILE)
                 for other in part.glob("*.parquet"):  # a full export may have written several files
                     if other.name != BUCKET_FILE:

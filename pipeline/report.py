@@ -311,9 +311,6 @@ def drug_parts(reports: list[DrugReport], pages: list[Path]) -> dict[str, dict]:
     return parts
 
 
-# The order of pipeline.reconcile._order_discrepancies, in SQL (tests check the two agree)
-CSV_ORDER = ("CASE severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 WHEN 'minor' THEN 2 WHEN 'info' THEN 3 END, "
-             "score DESC, topic, comparison_key, drug, discrepancy_id")
 CSV_COLUMNS = ["discrepancy_id", "values_hash", "drug", "topic", "kind", "severity", "score", "supported", "status",
                "concept_id", "concept_label", "n_sources", "summary"]
 
@@ -324,10 +321,11 @@ def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.
     """The files that cover every drug: the index (or, for a single drug, its page as
     discrepancies.html), the Markdown report from the drugs' blocks, and the two CSVs. The CSVs
     are written by DuckDB, from the frames in their order, or (with ``database``) from the
-    published tables in the same order (``CSV_ORDER``), so both ways give the same bytes."""
+    published tables in the same order (that of ``reconcile._order_discrepancies``), so both ways
+    give the same bytes."""
     import duckdb
 
-    from pipeline.export import _lit
+    from pipeline.warehouse import _sql_literal
 
     written: dict[str, Path] = {}
 
@@ -342,27 +340,35 @@ def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.
         put("html", out_dir / "discrepancies.html", render_index_html([_Row(parts[d]["summary"]) for d in drugs]))
     put("markdown", out_dir / "discrepancies.md", _markdown_header() + "".join(parts[d]["markdown"] for d in drugs))
     csv, ev_csv = out_dir / "discrepancies.csv", out_dir / "discrepancy_evidence.csv"
+    csv_tmp, ev_tmp = (p.with_name(p.name + ".tmp") for p in (csv, ev_csv))
     if database is not None:
         con = duckdb.connect(str(database), read_only=True)
-        disc_sql = f"SELECT {', '.join(CSV_COLUMNS)} FROM discrepancies ORDER BY {CSV_ORDER}"
-        ev_sql = (f"SELECT e.* FROM discrepancy_evidence e JOIN (SELECT discrepancy_id, row_number() OVER "
-                  f"(ORDER BY {CSV_ORDER}) AS rank_ FROM discrepancies) d USING (discrepancy_id) ORDER BY d.rank_, e.rowid")
+        # the order of pipeline.reconcile._order_discrepancies; the columns of CSV_COLUMNS
+        con.execute("CREATE TEMP VIEW csv_discrepancies AS SELECT discrepancy_id, values_hash, drug, topic, kind, "
+                    "severity, score, supported, status, concept_id, concept_label, n_sources, summary, "
+                    "row_number() OVER (ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 "
+                    "WHEN 'minor' THEN 2 WHEN 'info' THEN 3 END, score DESC, topic, comparison_key, drug, "
+                    "discrepancy_id) AS rank_ FROM discrepancies")
+        con.execute("CREATE TEMP VIEW csv_evidence AS SELECT e.* FROM discrepancy_evidence e "
+                    "JOIN csv_discrepancies d USING (discrepancy_id) ORDER BY d.rank_, e.rowid")
+        con.execute("CREATE TEMP VIEW csv_discrepancies_ordered AS SELECT * EXCLUDE (rank_) FROM csv_discrepancies "
+                    "ORDER BY rank_")
     else:
         con = duckdb.connect()
         frame = discrepancies.copy()
         if "status" not in frame:
             frame["status"] = "open"
-        con.register("disc_frame", frame.reindex(columns=CSV_COLUMNS))
-        con.register("ev_frame", evidence)
-        disc_sql, ev_sql = "SELECT * FROM disc_frame", "SELECT * FROM ev_frame"
+        con.register("csv_discrepancies_ordered", frame.reindex(columns=CSV_COLUMNS))
+        con.register("csv_evidence", evidence)
     try:
-        for name, path, sql in (("csv", csv, disc_sql), ("evidence_csv", ev_csv, ev_sql)):
-            tmp = path.with_name(path.name + ".tmp")
-            con.execute(f"COPY ({sql}) TO {_lit(tmp)} (FORMAT CSV, HEADER)")
-            tmp.replace(path)
-            written[name] = path
+        con.execute(f"COPY (SELECT * FROM csv_discrepancies_ordered) TO {_sql_literal(csv_tmp.as_posix())} "
+                    "(FORMAT CSV, HEADER)")
+        con.execute(f"COPY (SELECT * FROM csv_evidence) TO {_sql_literal(ev_tmp.as_posix())} (FORMAT CSV, HEADER)")
     finally:
         con.close()
+    for name, path, tmp in (("csv", csv, csv_tmp), ("evidence_csv", ev_csv, ev_tmp)):
+        tmp.replace(path)
+        written[name] = path
     return written
 
 
