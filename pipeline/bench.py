@@ -234,7 +234,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     """Every domain stage, in the order the Dagster graph runs them, timed one by one. ``run_id``
     and ``now`` (default: made up from the label and the clock) name the run in the history."""
     from pipeline.decisions import apply_decisions, read_decisions
-    from pipeline.delta import fingerprint, parts_path, save_manifest
+    from pipeline.delta import parts_path, run_start_state, save_manifest
     from pipeline.export import export_from_database
     from pipeline.history import load_history, update_history
     from pipeline.match import Matcher
@@ -262,6 +262,9 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     matcher = Matcher(concepts, terms).prepare()
     run.startup["matcher_index"] = t.stop()[0]
     run.info["vocabulary_cache"] = vocab_info.get("cache")
+
+    decisions_file = reports_dir / "decisions.csv"
+    start = run_start_state(raw, decisions_file, vocab_info["key"], cache_dir)  # before anything is read
 
     # ---- split + sections + extraction (fused in worker processes)
     sections_cache, facts_cache = _caches(cache_dir)
@@ -301,7 +304,6 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
         sources, dosing, matched["adverse_effects"], matched["conditions"], matched["interactions"],
         facts["statements"], facts["data_quality"], relations, populations,
         stage_cache(cache_dir, "reconcile"), workers=workers)
-    decisions_file = reports_dir / "decisions.csv"
     decision_rows, decision_problems = read_decisions(decisions_file)
     disc, reviews, more = apply_decisions(disc, evidence, decision_rows, decisions_file.name)
     decision_problems += more
@@ -367,7 +369,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     target = publish(published, WAREHOUSE_MODELS, warehouse_dir / "drug_facts.duckdb", views_sql(), VIEW_COMMENTS,
                      DERIVED_COLUMN_COMMENTS)
     export_from_database(target, list(published), history_dir)
-    save_manifest(warehouse_dir, fingerprint(raw, decisions_file, vocab_info["key"]), sources, raw)
+    save_manifest(warehouse_dir, start, sources, raw)
     seconds, peak = t.stop()
     run.stages.append(Stage("publish", seconds, sum(len(f) for f in published.values()), peak,
                             note=f"{target.stat().st_size / MB:.0f} MB DuckDB + Parquet"))
@@ -378,7 +380,8 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
 
 
 def run_incremental_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: str,
-                             run_id: str | None = None, now: str | None = None) -> Run:
+                             run_id: str | None = None, now: str | None = None,
+                             max_drug_share: float | None = None) -> Run:
     """What the sensor launches after an edit: ``plan_run``, then ``run_incremental`` when the plan
     allows it (the Dagster ``incremental_job``), each stage timed. Start-up (vocabulary, matcher)
     is reported apart, as for the full run."""
@@ -388,7 +391,7 @@ def run_incremental_pipeline(raw: Path, work: Path, cache_dir: Path, workers: in
     from pipeline.match import Matcher, ancestors_map
     from pipeline.normalise import load_or_build_vocabulary
 
-    run = Run(label, workers)
+    run = Run(label, 1)  # one drug's work: forking would cost more than it saves
     warehouse_dir, reports_dir = work / "warehouse", work / "reports"
     th = paths.thresholds()
     t = _Timer()
@@ -402,7 +405,7 @@ def run_incremental_pipeline(raw: Path, work: Path, cache_dir: Path, workers: in
     run.startup["concept_ancestors"] = t.stop()[0]
     t = _Timer()
     plan = plan_run(raw, warehouse_dir / "drug_facts.duckdb", reports_dir / "decisions.csv", vocab_info["key"],
-                    th["incremental_max_drug_share"], cache_dir)
+                    th["incremental_max_drug_share"] if max_drug_share is None else max_drug_share, cache_dir)
     seconds, peak = t.stop()
     run.stages.append(Stage("plan", seconds, len(plan.drugs), peak, note=f"{plan.mode}: {plan.reason}"))
     run.info["plan"] = {"mode": plan.mode, "reason": plan.reason, "drugs": list(plan.drugs), "files": list(plan.files)}
@@ -422,7 +425,7 @@ def run_incremental_pipeline(raw: Path, work: Path, cache_dir: Path, workers: in
                              workers=1, timer=timer, ancestors=ancestors)
     inserted = result.rows_inserted
     for st in run.stages:
-        st.rows = {"split": 0, "extract": inserted.get("sources", 0) + inserted.get("sections", 0),
+        st.rows = {"parse": inserted.get("sources", 0) + inserted.get("sections", 0),
                    "match": sum(inserted.get(t, 0) for t in ("adverse_effects", "conditions", "interactions")),
                    "reconcile": inserted.get("discrepancies", 0) + inserted.get("discrepancy_evidence", 0),
                    "checks+publish": sum(inserted.values()), "export+report": len(result.report_files)}.get(st.name, st.rows)

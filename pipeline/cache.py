@@ -20,11 +20,18 @@ PACKAGE = Path(__file__).resolve().parent
 
 @lru_cache(maxsize=8)
 def code_version(*relative_paths: str) -> str:
-    """Hash of the files (and folders, recursively) named relative to the package."""
+    """Hash of the files (and folders, recursively) named relative to the package (memoised for
+    the process: stage caches ask for it once per source)."""
+    return fresh_code_version(*relative_paths)
+
+
+def fresh_code_version(*relative_paths: str) -> str:
+    """``code_version`` read from disk now (a long-lived process such as the sensor's must see a
+    rule file edited after it started)."""
     digest = hashlib.sha256()
     for rel in relative_paths:
         path = PACKAGE / rel
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".py", ".yaml", ".tsv", ".sql")) \
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".py", ".yaml", ".tsv", ".sql", ".j2")) \
             if path.is_dir() else [path]
         for f in files:
             digest.update(str(f.relative_to(PACKAGE)).encode())

@@ -12,12 +12,25 @@ from pathlib import Path
 from pipeline import paths
 
 
+# The Dagster instance settings written on first use: no telemetry, and at most one run that
+# writes the warehouse at a time (the sensor's incremental runs and the refreshes queue behind
+# each other; pipeline.delta.warehouse_lock guards the same sections inside the runs too).
+DAGSTER_YAML = """telemetry:
+  enabled: false
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: "drug_facts/warehouse"
+        limit: 1
+"""
+
+
 def _ensure_dagster_home() -> None:
     home = Path(os.environ.get("DAGSTER_HOME", paths.PROJECT_ROOT / ".dagster_home"))
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        (home / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
 
 
 def run_all(quiet: bool = False) -> int:

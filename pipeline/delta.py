@@ -30,6 +30,7 @@ and report file with a full run on the same edit).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -41,7 +42,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline.cache import code_version
+from pipeline.cache import fresh_code_version
 from pipeline.registry import SourceEntry, load_registry
 from pipeline.warehouse import _quote_ident
 
@@ -97,8 +98,8 @@ class Plan:
     files: tuple[str, ...] = ()    # raw files to read again (incremental)
     drugs: tuple[str, ...] = ()    # drugs to process again (incremental)
     n_drugs: int = 0
+    manifest: str = field(default="", compare=False, repr=False)        # manifest_key when planned
     entries: tuple = field(default=(), compare=False, repr=False)        # the registry as read
-    registry_problems: tuple = field(default=(), compare=False, repr=False)
 
 
 @dataclass
@@ -121,41 +122,66 @@ def parts_path(warehouse_dir: Path) -> Path:
 
 
 def _file_sha(path: Path) -> str:
-    if not path.exists():
-        return ""
+    """SHA-256 of the file's bytes; '' when it cannot be read (missing, a folder, no permission:
+    the split reports why, and '' differs from any hash, so the next plan reads it again)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
     return digest.hexdigest()
 
 
 def fingerprint(raw_dir: Path, decisions_path: Path, vocabulary_key: str) -> dict[str, str]:
-    """What every drug's result depends on besides its own raw files."""
-    return {"code": code_version("."), "registry": _file_sha(raw_dir / "registry.toml"),
+    """What every drug's result depends on besides its own raw files, read from disk now (code,
+    rule and template files, registry, decisions, vocabulary)."""
+    return {"code": fresh_code_version("."), "registry": _file_sha(raw_dir / "registry.toml"),
             "decisions": _file_sha(decisions_path), "vocabulary": vocabulary_key}
 
 
-def save_manifest(warehouse_dir: Path, fingerprint_: dict[str, str], sources: pd.DataFrame,
-                  raw_dir: Path) -> Path:
-    """Record what the run just published: the fingerprint and the raw files it read (the
-    hashes of the bytes it split, from ``sources.raw_sha256``, not of the files as they are now)."""
-    files = dict(zip(sources["raw_path"], sources["raw_sha256"])) if len(sources) else {}
-    return _write_manifest(warehouse_dir, fingerprint_, files, _stats(raw_dir, files))
+def run_start_state(raw_dir: Path, decisions_path: Path, vocabulary_key: str, cache_dir: Path | None = None) -> dict:
+    """Taken when a full run starts, before it reads anything: the fingerprint and the hash of
+    every raw file the registry names. Anything edited after this point differs from what the
+    manifest records, so the next plan picks it up (a later snapshot could hide such an edit)."""
+    from pipeline.registry import resolve_raw_file
+
+    entries, _ = load_registry(raw_dir / "registry.toml", cache_dir)
+    files = {}
+    for rel in sorted({e.raw_path for e in entries}):
+        path = resolve_raw_file(raw_dir, rel)
+        files[rel] = _file_sha(path) if path is not None else ""
+    return {"fingerprint": fingerprint(raw_dir, decisions_path, vocabulary_key), "files": files}
+
+
+def save_manifest(warehouse_dir: Path, start: dict, sources: pd.DataFrame, raw_dir: Path) -> Path:
+    """Record what the run just published: ``start`` (``run_start_state``), with the hash of the
+    bytes actually split for every file that yielded a source (``sources.raw_sha256``)."""
+    files = dict(start["files"])
+    files.update(dict(zip(sources["raw_path"], sources["raw_sha256"])) if len(sources) else {})
+    return _write_manifest(warehouse_dir, start["fingerprint"], files, _stats(raw_dir, files))
+
+
+RACY_SECONDS = 2.0  # a file modified this recently may change again within the same time stamp
 
 
 def _stats(raw_dir: Path, files: dict[str, str]) -> dict[str, list[int]]:
     """(size, mtime in ns) of each file whose bytes still hash to what the run read: the next plan
     hashes only files whose size or time differ (as git's index does). A file edited since it
-    was read gets no entry, so the next plan hashes it."""
+    was read gets no entry, and neither does one modified in the last ``RACY_SECONDS`` (an edit
+    of the same size within the same time stamp would look unchanged): the next plan hashes them."""
+    import time
+
     out = {}
+    racy = time.time_ns() - int(RACY_SECONDS * 1e9)
     for rel, sha in files.items():
         path = raw_dir / rel
         try:
             st = path.stat()
         except OSError:
             continue
-        if _file_sha(path) == sha:
+        if st.st_mtime_ns < racy and _file_sha(path) == sha:
             out[rel] = [st.st_size, st.st_mtime_ns]
     return out
 
@@ -181,6 +207,38 @@ def update_manifest(warehouse_dir: Path, files: set[str], sources: pd.DataFrame,
     kept.update(new)
     stats.update(_stats(raw_dir, new))
     _write_manifest(warehouse_dir, manifest["fingerprint"], kept, stats)
+
+
+@contextlib.contextmanager
+def warehouse_lock(warehouse_dir: Path, timeout: float = 3600.0):
+    """Hold the lock every writer of the published state takes (the full run's publication and
+    report, an incremental run from its plan check to its manifest): two runs never interleave
+    their swaps, exports and manifests. Waits up to ``timeout`` seconds, then raises DeltaError."""
+    import fcntl
+    import time
+
+    path = state_dir(warehouse_dir) / "lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        waited = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - waited > timeout:
+                    raise DeltaError(f"another run has held {path} for over {timeout:.0f} s; nothing was "
+                                     "published (if no run is active, delete the file)") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def manifest_key(warehouse_dir: Path) -> str:
+    """Hash of the manifest file as it is now ('' when there is none)."""
+    return _file_sha(state_dir(warehouse_dir) / MANIFEST)
 
 
 def load_manifest(warehouse_dir: Path) -> dict | None:
@@ -217,7 +275,7 @@ def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabula
     differs = [k for k in now if manifest["fingerprint"].get(k) != now[k]]
     if differs:
         return Plan("full", "changed since the last full run: " + ", ".join(differs))
-    entries, registry_problems = load_registry(raw_dir / "registry.toml", cache_dir)
+    entries, _ = load_registry(raw_dir / "registry.toml", cache_dir)
     from pipeline.registry import resolve_raw_file
 
     known, stats = manifest["files"], manifest.get("stats", {})
@@ -237,14 +295,14 @@ def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabula
     if not changed:
         return Plan("unchanged", "no raw file changed", n_drugs=len(all_drugs))
     files, drugs = drug_closure(entries, changed)
-    read = {"entries": tuple(entries), "registry_problems": tuple(registry_problems)}
+    read = {"entries": tuple(entries)}
     if len(all_drugs) < 2:
         return Plan("full", "a single drug: nothing to keep", tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs))
     if len(drugs) > max_drug_share * len(all_drugs):
         return Plan("full", f"{len(drugs)} of {len(all_drugs)} drugs changed (more than {max_drug_share:.0%})",
                     tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs))
     return Plan("incremental", f"{len(changed)} raw file(s) changed: {len(drugs)} of {len(all_drugs)} drugs",
-                tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs), **read)
+                tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs), manifest_key(warehouse_path.parent), **read)
 
 
 # ------------------------------------------------------------------------------- the database
@@ -278,6 +336,14 @@ def _insert(con, table: str, frame: pd.DataFrame) -> int:
         return 0
     con.register("delta_rows", frame)
     try:
+        # a table that was empty in the full run may have text columns where these rows carry
+        # numbers or flags: inserting would store them as text, unlike a full run
+        have = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {_quote_ident(table)})").fetchall())
+        got = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM delta_rows)").fetchall())
+        texted = sorted(c for c, t in got.items() if have.get(c) == "VARCHAR" and t not in ("VARCHAR", '"NULL"', "NULL"))
+        if texted:
+            raise DeltaError(f"{table}: column(s) {', '.join(texted)} are text in the published warehouse (the table was "
+                             "empty in the last full run) but not in the new rows; nothing was published (run refresh_job)")
         con.execute(f"INSERT INTO {_quote_ident(table)} BY NAME SELECT * FROM delta_rows")
     finally:
         con.unregister("delta_rows")
@@ -340,20 +406,41 @@ def validate_new_rows(new: dict[str, pd.DataFrame]) -> list[str]:
 
 # ------------------------------------------------------------------------------------ the run
 def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Path, cache_dir: Path | None,
-                    concepts: pd.DataFrame, matcher, run_id: str, started_at: str, ended_at: str,
+                    concepts: pd.DataFrame, matcher, run_id: str, started_at: str, ended_at: str | None,
                     decisions_path: Path, thresholds: dict, workers: int | None = None, timer=None,
                     ancestors: dict[str, set[str]] | None = None) -> DeltaResult:
     """Process ``plan.drugs`` again and publish them into the warehouse in place of their old
-    rows (see the module docstring). ``timer(stage)`` may return a context manager that times
-    each stage (the benchmark passes one). Raises ``DeltaError`` (nothing published) when the
-    plan is not incremental, or when the new rows fail their checks."""
-    import contextlib
+    rows (see the module docstring), holding ``warehouse_lock``. ``ended_at`` (None: when the
+    results are assembled) is the time recorded as this run's sighting. ``timer(stage)`` may
+    return a context manager that times each stage (the benchmark passes one). Raises
+    ``DeltaError`` when the plan is not incremental, when another run published since the plan
+    was made, or when the new rows fail their checks: nothing is published then. A failure after
+    the warehouse was swapped in (export, report) removes the manifest, so the next run is full."""
+    if plan.mode != "incremental":
+        raise DeltaError(f"the plan is {plan.mode!r} ({plan.reason}), not incremental")
+    with warehouse_lock(warehouse_path.parent):
+        if manifest_key(warehouse_path.parent) != plan.manifest:
+            raise DeltaError("another run published since this plan was made; nothing was published (plan again)")
+        return _run_locked(plan, raw_dir, warehouse_path, reports_dir, cache_dir, concepts, matcher, run_id,
+                           started_at, ended_at, decisions_path, thresholds, workers, timer, ancestors)
+
+
+def _now_iso() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Path, cache_dir: Path | None,
+                concepts: pd.DataFrame, matcher, run_id: str, started_at: str, ended_at: str | None,
+                decisions_path: Path, thresholds: dict, workers: int | None, timer,
+                ancestors: dict[str, set[str]] | None) -> DeltaResult:
     import time
 
     from pipeline.cache import stage_cache
     from pipeline.decisions import apply_decisions, read_decisions
     from pipeline.export import export_from_database
-    from pipeline.history import _advance, _changes, fact_keys, section_keys
+    from pipeline.history import _advance, _changes, fact_keys, run_record, section_keys
     from pipeline.parallel import parse_sources
     from pipeline.reconcile import reconcile_incremental
     from pipeline.report import update_reports
@@ -361,30 +448,22 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
     from pipeline.stages import match_facts, quarantine_table
     from pipeline.warehouse import publish_file
 
-    if plan.mode != "incremental":
-        raise DeltaError(f"the plan is {plan.mode!r} ({plan.reason}), not incremental")
     result = DeltaResult(plan.drugs, plan.files)
 
+    @contextlib.contextmanager
     def stage(name):
-        if timer is not None:
-            return timer(name)
-
-        @contextlib.contextmanager
-        def _t():
-            t0 = time.perf_counter()
+        t0 = time.perf_counter()
+        with timer(name) if timer is not None else contextlib.nullcontext():
             yield
-            result.seconds[name] = result.seconds.get(name, 0.0) + time.perf_counter() - t0
-        return _t()
+        result.seconds[name] = result.seconds.get(name, 0.0) + time.perf_counter() - t0
 
     drugs, files = set(plan.drugs), set(plan.files)
-    with stage("split"):
-        entries, registry_problems = list(plan.entries), list(plan.registry_problems)
-        subset = [e for e in entries if e.drug in drugs]
-        if {e.raw_path for e in subset} != files or _file_sha(raw_dir / "registry.toml") != \
-                load_manifest(warehouse_path.parent)["fingerprint"]["registry"]:
-            raise DeltaError("the registry changed since the plan was made; run the full pipeline")
+    with stage("registry"):
+        subset = [e for e in plan.entries if e.drug in drugs]
+        if _file_sha(raw_dir / "registry.toml") != load_manifest(warehouse_path.parent)["fingerprint"]["registry"]:
+            raise DeltaError("the registry changed since the plan was made; nothing was published (run refresh_job)")
         source_ids = {e.source_id for e in subset}
-    with stage("extract"):
+    with stage("parse"):
         parsed = parse_sources(raw_dir, subset, thresholds["raw_file_max_bytes"], thresholds["binary_control_char_ratio"],
                                stage_cache(cache_dir, "sections"), stage_cache(cache_dir, "facts"), workers=workers)
     sources = parsed.sources
@@ -415,6 +494,7 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
         disc, reviews, more = apply_decisions(disc, evidence, rows, decisions_path.name, others=others)
         decision_problems += more
     with stage("history"):
+        ended_at = ended_at or _now_iso()
         fact_tables = {"adverse_effects": matched["adverse_effects"], "conditions": matched["conditions"],
                        "interactions": matched["interactions"], "dosing": dosing, "statements": parsed.facts["statements"]}
         fact_hist = _advance(prev["fact_history"], fact_keys(fact_tables), "fact_key", run_id, ended_at,
@@ -430,8 +510,9 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
                             "section_history": prev["section_history"]}, sources, sec_now, disc_now, run_id, ended_at)
     from pipeline.history import DISC_COLUMNS, FACT_COLUMNS, SECTION_COLUMNS
 
-    quarantine_new = quarantine_table([p for p in registry_problems if p.raw_path in files], parsed.split_problems,
-                                      parsed.section_problems, parsed.extract_problems, decision_problems)
+    # registry problems name registry.toml, not a raw file: an incremental run (same registry) keeps them
+    quarantine_new = quarantine_table(parsed.split_problems, parsed.section_problems, parsed.extract_problems,
+                                      decision_problems)
     result.problems = parsed.split_problems + parsed.section_problems + parsed.extract_problems + decision_problems
     new = {
         "sources": sources, "raw_segments": parsed.segments, "sections": parsed.sections, "list_items": parsed.items,
@@ -477,10 +558,7 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
                           for t in ("sources", "sections", "discrepancies", *fact_tables)}
                 severity = dict(con.execute("SELECT severity, count(*) FROM discrepancies GROUP BY severity").fetchall())
                 hashes = dict(con.execute("SELECT source_id, sha256 FROM sources").fetchall())
-                run_row = pd.DataFrame([{"run_id": run_id, "started_at": started_at, "ended_at": ended_at,
-                                         "source_hashes": json.dumps(hashes, sort_keys=True),
-                                         "row_counts": json.dumps(counts, sort_keys=True),
-                                         "severity_counts": json.dumps(severity, sort_keys=True)}])
+                run_row = pd.DataFrame([run_record(run_id, started_at, ended_at, hashes, counts, severity)])
                 result.rows_inserted["runs"] = _insert(con, "runs", run_row)
                 bad = _check_unique(con, WAREHOUSE_MODELS)
                 failures = checks.result()
@@ -500,14 +578,22 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
                 if leftover.exists():
                     leftover.unlink()
     with stage("export+report"):
-        # DuckDB writes the Parquet buckets in a thread (its COPY runs without the GIL) while this
-        # thread renders the report: the two overlap on the machine's two cores
-        with ThreadPoolExecutor(1) as pool:
-            exported = pool.submit(export_from_database, warehouse_path, list(WAREHOUSE_MODELS),
-                                   warehouse_path.parent / "parquet", _changed_buckets(drugs, files))
-            result.report_files = update_reports(
-                reports_dir, parts_path(warehouse_path.parent), sources, disc, evidence, matched["conditions"],
-                matched["adverse_effects"], changes, warehouse_path, workers=1)
-            exported.result()  # an export error is raised here, before the manifest moves on
-        update_manifest(warehouse_path.parent, files, sources, raw_dir)
+        try:
+            # DuckDB writes the Parquet buckets in a thread (its COPY runs without the GIL) while
+            # this thread renders the report: the two overlap on the machine's two cores
+            with ThreadPoolExecutor(1) as pool:
+                exported = pool.submit(export_from_database, warehouse_path, list(WAREHOUSE_MODELS),
+                                       warehouse_path.parent / "parquet", _changed_buckets(drugs, files))
+                result.report_files = update_reports(
+                    reports_dir, parts_path(warehouse_path.parent), sources, disc, evidence, matched["conditions"],
+                    matched["adverse_effects"], changes, warehouse_path, drugs, workers=1)
+                exported.result()
+            update_manifest(warehouse_path.parent, files, sources, raw_dir)
+        except BaseException as exc:
+            # the warehouse is already in place: without a manifest the next run is a full one,
+            # which rewrites the export, the report and the manifest from it
+            (state_dir(warehouse_path.parent) / MANIFEST).unlink(missing_ok=True)
+            raise DeltaError(f"the warehouse was published, but writing the Parquet export or the report failed "
+                             f"({type(exc).__name__}: {exc}); the manifest was removed, so the next run is a "
+                             "full refresh") from exc
     return result

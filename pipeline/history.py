@@ -127,14 +127,22 @@ def _advance_by_key(prev: pd.DataFrame, current: pd.DataFrame, key: str, run_id:
     return pd.DataFrame(out)
 
 
+def run_record(run_id: str, started_at: str, ended_at: str, source_hashes: dict, row_counts: dict,
+               severity_counts: dict) -> dict:
+    """One row of ``runs`` (the JSON columns with sorted keys, so equal runs give equal text)."""
+    return {"run_id": run_id, "started_at": started_at, "ended_at": ended_at,
+            "source_hashes": json.dumps(source_hashes, sort_keys=True),
+            "row_counts": json.dumps(row_counts, sort_keys=True),
+            "severity_counts": json.dumps(severity_counts, sort_keys=True)}
+
+
 def update_history(prev: dict[str, pd.DataFrame], run_id: str, started_at: str, ended_at: str, sources: pd.DataFrame,
                    sections: pd.DataFrame, facts: dict[str, pd.DataFrame], discrepancies: pd.DataFrame,
                    row_counts: dict[str, int]) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
     """(new history tables, changes by drug). ``discrepancies`` must carry ``values_hash``."""
     hashes = dict(zip(sources["source_id"], sources["sha256"]))
     severity = discrepancies["severity"].value_counts().to_dict() if len(discrepancies) else {}
-    run = {"run_id": run_id, "started_at": started_at, "ended_at": ended_at, "source_hashes": json.dumps(hashes, sort_keys=True),
-           "row_counts": json.dumps(row_counts, sort_keys=True), "severity_counts": json.dumps(severity, sort_keys=True)}
+    run = run_record(run_id, started_at, ended_at, hashes, row_counts, severity)
     runs = pd.concat([prev["runs"], pd.DataFrame([run])], ignore_index=True) if len(prev["runs"]) else pd.DataFrame([run])
 
     fact_now = fact_keys(facts)

@@ -74,20 +74,22 @@ def load_registry(path: Path, cache_dir: Path | None = None) -> tuple[list[Sourc
         import hashlib
         import pickle
 
-        from pipeline.cache import code_version
+        from pipeline.cache import fresh_code_version
 
         try:
             data = path.read_bytes()
         except OSError:
             return load_registry(path)
         key = hashlib.sha256(data + str(path.parent.resolve()).encode()
-                             + code_version("registry.py", "data/source_kinds.yaml").encode()).hexdigest()[:24]
+                             + fresh_code_version("registry.py", "problems.py", "data/source_kinds.yaml").encode()
+                             ).hexdigest()[:24]
         cached = cache_dir / f"registry-{key}.pkl"
         try:
             with open(cached, "rb") as fh:
                 return pickle.load(fh)
         except Exception:  # noqa: BLE001 - no entry (or an unreadable one): parse
             pass
+        source_kinds.cache_clear()  # the key holds the kinds file as it is now: parse with it
         result = load_registry(path)
         cache_dir.mkdir(parents=True, exist_ok=True)
         for old in cache_dir.glob("registry-*.pkl"):

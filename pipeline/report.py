@@ -442,13 +442,17 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
 @gc_paused_call
 def update_reports(out_dir: Path, parts_file: Path, sources: pd.DataFrame, discrepancies: pd.DataFrame,
                    evidence: pd.DataFrame, conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict,
-                   database: Path, workers: int | None = None) -> dict[str, Path]:
+                   database: Path, drugs: set[str], workers: int | None = None) -> dict[str, Path]:
     """``write_reports`` for an incremental run: the first five tables hold only the changed
     drugs' rows; their pages are re-rendered and their blocks replaced in the saved parts, the
     other drugs' pages are left as they are, and the corpus-wide files are rewritten from the
-    parts and the published ``database``."""
+    parts and the published ``database``. ``drugs``: every drug re-processed; one left with no
+    source (all its pages failed to split) leaves the corpus-wide files, as in a full run."""
     parts = load_parts(parts_file)
-    reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects, changes)
+    for drug in drugs - set(sources["drug"]):
+        parts.pop(drug, None)
+    reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects,
+                           carry_forward(changes, parts))
     pages = _write_pages(reports, out_dir / "drugs", workers)
     parts.update(drug_parts(reports, pages))
     if len(parts) < 2:

@@ -13,7 +13,7 @@ from pipeline.normalise import vocabulary_key
 from pipeline.watch import changed_sources, raw_snapshot, snapshot_key, source_hashes
 
 refresh_job = dg.define_asset_job(
-    "refresh_job", selection=dg.AssetSelection.all(),
+    "refresh_job", selection=dg.AssetSelection.all(), tags={"drug_facts/warehouse": "writer"},
     description="Materialise every asset: unchanged sources are reused from the content-hash cache.")
 
 daily_refresh_schedule = dg.ScheduleDefinition(

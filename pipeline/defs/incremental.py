@@ -32,7 +32,7 @@ def update_changed_drugs(context: dg.OpExecutionContext) -> None:
         raise dg.Failure(description=f"this change needs a full run ({plan.reason}); launch refresh_job",
                          allow_retries=False)
     result = run_incremental(plan, paths.raw_dir(), paths.warehouse_path(), paths.reports_dir(), paths.cache_dir(),
-                             concepts, Matcher(concepts, terms), context.run.run_id, started, _now(),
+                             concepts, Matcher(concepts, terms), context.run.run_id, started, None,
                              paths.decisions_path(), th, ancestors=ancestors_map(concepts))
     for p in result.problems:
         (context.log.error if p.severity == "error" else context.log.warning)(p.message())
@@ -46,6 +46,7 @@ def update_changed_drugs(context: dg.OpExecutionContext) -> None:
         metadata={"report_path": dg.MetadataValue.path(str(result.report_files["html"]))}))
 
 
-@dg.job(description="Incremental refresh: only the drugs whose raw files changed (see pipeline/delta.py).")
+@dg.job(description="Incremental refresh: only the drugs whose raw files changed (see pipeline/delta.py).",
+        tags={"drug_facts/warehouse": "writer"})
 def incremental_job():
     update_changed_drugs()

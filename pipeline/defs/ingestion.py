@@ -11,6 +11,8 @@ from pipeline.problems import problems_frame
 from pipeline.registry import load_registry
 from pipeline.schemas import RawSegmentsModel, SourcesModel, empty_frame
 from pipeline.cache import stage_cache
+from pipeline.delta import run_start_state
+from pipeline.normalise import vocabulary_key
 from pipeline.sections import section_all
 from pipeline.split import split_all
 
@@ -24,12 +26,16 @@ INGESTION_GROUP = "ingestion"
         "raw_segments": dg.AssetOut(description=table_description_of("raw_segments"), kinds={"pandas"}),
         "split_problems": dg.AssetOut(description="Problems found reading the registry and splitting raw files.",
                                       kinds={"pandas"}),
+        "run_start": dg.AssetOut(description="Hashes of the code, rules, registry, decisions, vocabulary and raw files "
+                                             "when this run started, for the manifest of pipeline/delta.py.",
+                                 kinds={"python"}),
     },
     check_specs=schema_check_specs("sources", "raw_segments"),
 )
 def split_raw_files(context: dg.AssetExecutionContext):
     """Read raw/registry.toml and cut every raw file into its declared sources."""
     th = paths.thresholds()
+    start = run_start_state(paths.raw_dir(), paths.decisions_path(), vocabulary_key(), paths.cache_dir())
     entries, problems = load_registry(paths.registry_path(), paths.cache_dir())
     sources, segments, split_problems = split_all(paths.raw_dir(), entries, th["raw_file_max_bytes"],
                                                   th["binary_control_char_ratio"])
@@ -44,6 +50,7 @@ def split_raw_files(context: dg.AssetExecutionContext):
     yield from checked(context, dg.Output(sources, "sources", metadata=table_metadata("sources", sources)))
     yield from checked(context, dg.Output(segments, "raw_segments", metadata=table_metadata("raw_segments", segments)))
     yield dg.Output(frame, "split_problems", metadata={"dagster/row_count": len(frame)})
+    yield dg.Output(start, "run_start", metadata={"raw_files": len(start["files"])})
 
 
 @dg.multi_asset(

@@ -15,9 +15,8 @@ from pipeline.report import write_reports
 from pipeline.schemas import WAREHOUSE_MODELS
 from pipeline.stages import quarantine_table
 from pipeline.views import DERIVED_COLUMN_COMMENTS, VIEW_COMMENTS, views_sql
-from pipeline.delta import fingerprint, parts_path, save_manifest
+from pipeline.delta import parts_path, save_manifest, warehouse_lock
 from pipeline.export import export_from_database
-from pipeline.normalise import vocabulary_key
 from pipeline.warehouse import publish, remove_stale_staging, row_counts
 
 PUBLISH_GROUP = "publish"
@@ -39,13 +38,14 @@ def quarantine(context: dg.AssetExecutionContext, split_problems: pd.DataFrame, 
                       "atomically once every table has passed its checks.")
 def warehouse(context: dg.AssetExecutionContext, **tables) -> dg.MaterializeResult:
     target = paths.warehouse_path()
-    for stale in remove_stale_staging(target.parent):
-        context.log.warning(f"removed staging file left by an interrupted run: {stale}")
-    publish({name: tables[name] for name in PUBLISHED_TABLES}, WAREHOUSE_MODELS, target, views_sql(), VIEW_COMMENTS,
-            DERIVED_COLUMN_COMMENTS)
-    # the history moves forward only once the warehouse that records it is in place: the next run
-    # reads it from this export
-    exported = export_from_database(target, list(PUBLISHED_TABLES), paths.parquet_dir())
+    with warehouse_lock(paths.warehouse_dir()):  # no incremental run swaps or exports meanwhile
+        for stale in remove_stale_staging(target.parent):
+            context.log.warning(f"removed staging file left by an interrupted run: {stale}")
+        publish({name: tables[name] for name in PUBLISHED_TABLES}, WAREHOUSE_MODELS, target, views_sql(),
+                VIEW_COMMENTS, DERIVED_COLUMN_COMMENTS)
+        # the history moves forward only once the warehouse that records it is in place: the next
+        # run reads it from this export
+        exported = export_from_database(target, list(PUBLISHED_TABLES), paths.parquet_dir())
     counts = row_counts(target)
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(target)),
@@ -60,12 +60,13 @@ def warehouse(context: dg.AssetExecutionContext, **tables) -> dg.MaterializeResu
                       "by side and a concept-by-source matrix. Written after the warehouse is published.")
 def discrepancy_report(sources: pd.DataFrame, discrepancies: pd.DataFrame, discrepancy_evidence: pd.DataFrame,
                        conditions: pd.DataFrame, adverse_effects: pd.DataFrame,
-                       changes_since_last_run: dict) -> dg.MaterializeResult:
-    written = write_reports(paths.reports_dir(), sources, discrepancies, discrepancy_evidence, conditions, adverse_effects,
-                            changes_since_last_run, parts_file=parts_path(paths.warehouse_dir()))
-    # what an incremental run compares the raw tree with: written last, once everything is published
-    save_manifest(paths.warehouse_dir(), fingerprint(paths.raw_dir(), paths.decisions_path(), vocabulary_key()), sources,
-                  paths.raw_dir())
+                       changes_since_last_run: dict, run_start: dict) -> dg.MaterializeResult:
+    with warehouse_lock(paths.warehouse_dir()):
+        written = write_reports(paths.reports_dir(), sources, discrepancies, discrepancy_evidence, conditions,
+                                adverse_effects, changes_since_last_run, parts_file=parts_path(paths.warehouse_dir()))
+        # what an incremental run compares the raw tree with (as it was when this run started):
+        # written last, once everything is published
+        save_manifest(paths.warehouse_dir(), run_start, sources, paths.raw_dir())
     html = written["html"]
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.url(html.as_uri()),
