@@ -229,6 +229,21 @@ def _caches(cache_dir: Path):
     return stage_cache(cache_dir, "sections"), stage_cache(cache_dir, "facts")  # as the Dagster assets
 
 
+def _startup(run: Run, cache_dir: Path):
+    """(concepts, terms, vocabulary info, prepared matcher), each timed into ``run.startup``:
+    the fixed start-up of a run, whatever the corpus size."""
+    from pipeline.match import Matcher
+    from pipeline.normalise import load_or_build_vocabulary
+
+    t = _Timer()
+    concepts, terms, vocab_info = load_or_build_vocabulary(cache_dir)
+    run.startup["vocabulary_load"] = t.stop()[0]
+    t = _Timer()
+    matcher = Matcher(concepts, terms).prepare()
+    run.startup["matcher_index"] = t.stop()[0]
+    return concepts, terms, vocab_info, matcher
+
+
 def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: str, exchange: str = "pipe",
                  keep_outputs: dict | None = None, run_id: str | None = None, now: str | None = None) -> Run:
     """Every domain stage, in the order the Dagster graph runs them, timed one by one. ``run_id``
@@ -237,9 +252,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     from pipeline.delta import parts_path, run_start_state, save_manifest
     from pipeline.export import export_from_database
     from pipeline.history import load_history, update_history
-    from pipeline.match import Matcher
     from pipeline.stages import match_facts as match_stage, quarantine_table
-    from pipeline.normalise import load_or_build_vocabulary
     from pipeline.parallel import parse_sources
     from pipeline.cache import stage_cache
     from pipeline.reconcile import reconcile_incremental
@@ -255,12 +268,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     th = paths.thresholds()
 
     # ---- fixed start-up: vocabulary and matcher index (the same whatever the corpus size)
-    t = _Timer()
-    concepts, terms, vocab_info = load_or_build_vocabulary(cache_dir)
-    run.startup["vocabulary_load"] = t.stop()[0]
-    t = _Timer()
-    matcher = Matcher(concepts, terms).prepare()
-    run.startup["matcher_index"] = t.stop()[0]
+    concepts, terms, vocab_info, matcher = _startup(run, cache_dir)
     run.info["vocabulary_cache"] = vocab_info.get("cache")
 
     decisions_file = reports_dir / "decisions.csv"
@@ -388,18 +396,12 @@ def run_incremental_pipeline(raw: Path, work: Path, cache_dir: Path, workers: in
     from contextlib import contextmanager
 
     from pipeline.delta import plan_run, run_incremental
-    from pipeline.match import Matcher, ancestors_map
-    from pipeline.normalise import load_or_build_vocabulary
+    from pipeline.match import ancestors_map
 
     run = Run(label, 1)  # one drug's work: forking would cost more than it saves
     warehouse_dir, reports_dir = work / "warehouse", work / "reports"
     th = paths.thresholds()
-    t = _Timer()
-    concepts, terms, vocab_info = load_or_build_vocabulary(cache_dir)
-    run.startup["vocabulary_load"] = t.stop()[0]
-    t = _Timer()
-    matcher = Matcher(concepts, terms).prepare()
-    run.startup["matcher_index"] = t.stop()[0]
+    concepts, terms, vocab_info, matcher = _startup(run, cache_dir)
     t = _Timer()
     ancestors = ancestors_map(concepts)
     run.startup["concept_ancestors"] = t.stop()[0]

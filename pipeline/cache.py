@@ -39,6 +39,19 @@ def fresh_code_version(*relative_paths: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks; '' when it cannot be read (missing, a folder,
+    no permission): '' differs from every hash, so a caller comparing hashes sees a change."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
 # The code and rule files each cached stage depends on: a change to any of them re-runs the stage.
 STAGE_CODE = {
     "sections": ("sections.py", "textutil.py", "data/section_cues.yaml"),

@@ -31,7 +31,6 @@ and report file with a full run on the same edit).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import shutil
 import uuid
@@ -42,7 +41,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline.cache import fresh_code_version
+from pipeline.cache import file_sha256, fresh_code_version
 from pipeline.registry import SourceEntry, load_registry
 from pipeline.warehouse import _quote_ident
 
@@ -121,24 +120,11 @@ def parts_path(warehouse_dir: Path) -> Path:
     return state_dir(warehouse_dir) / REPORT_PARTS
 
 
-def _file_sha(path: Path) -> str:
-    """SHA-256 of the file's bytes; '' when it cannot be read (missing, a folder, no permission:
-    the split reports why, and '' differs from any hash, so the next plan reads it again)."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return ""
-    return digest.hexdigest()
-
-
 def fingerprint(raw_dir: Path, decisions_path: Path, vocabulary_key: str) -> dict[str, str]:
     """What every drug's result depends on besides its own raw files, read from disk now (code,
     rule and template files, registry, decisions, vocabulary)."""
-    return {"code": fresh_code_version("."), "registry": _file_sha(raw_dir / "registry.toml"),
-            "decisions": _file_sha(decisions_path), "vocabulary": vocabulary_key}
+    return {"code": fresh_code_version("."), "registry": file_sha256(raw_dir / "registry.toml"),
+            "decisions": file_sha256(decisions_path), "vocabulary": vocabulary_key}
 
 
 def run_start_state(raw_dir: Path, decisions_path: Path, vocabulary_key: str, cache_dir: Path | None = None) -> dict:
@@ -151,7 +137,7 @@ def run_start_state(raw_dir: Path, decisions_path: Path, vocabulary_key: str, ca
     files = {}
     for rel in sorted({e.raw_path for e in entries}):
         path = resolve_raw_file(raw_dir, rel)
-        files[rel] = _file_sha(path) if path is not None else ""
+        files[rel] = file_sha256(path) if path is not None else ""
     return {"fingerprint": fingerprint(raw_dir, decisions_path, vocabulary_key), "files": files}
 
 
@@ -181,7 +167,7 @@ def _stats(raw_dir: Path, files: dict[str, str]) -> dict[str, list[int]]:
             st = path.stat()
         except OSError:
             continue
-        if st.st_mtime_ns < racy and _file_sha(path) == sha:
+        if st.st_mtime_ns < racy and file_sha256(path) == sha:
             out[rel] = [st.st_size, st.st_mtime_ns]
     return out
 
@@ -238,7 +224,7 @@ def warehouse_lock(warehouse_dir: Path, timeout: float = 3600.0):
 
 def manifest_key(warehouse_dir: Path) -> str:
     """Hash of the manifest file as it is now ('' when there is none)."""
-    return _file_sha(state_dir(warehouse_dir) / MANIFEST)
+    return file_sha256(state_dir(warehouse_dir) / MANIFEST)
 
 
 def load_manifest(warehouse_dir: Path) -> dict | None:
@@ -286,7 +272,7 @@ def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabula
             st = path.stat()
             if rel in known and stats.get(rel) == [st.st_size, st.st_mtime_ns]:
                 continue  # same size and time as the bytes the last run read
-            sha = _file_sha(path)
+            sha = file_sha256(path)
         except Exception:  # noqa: BLE001 - an unreadable path is a change; the split reports it
             sha = ""
         if known.get(rel) != sha:
@@ -295,14 +281,14 @@ def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabula
     if not changed:
         return Plan("unchanged", "no raw file changed", n_drugs=len(all_drugs))
     files, drugs = drug_closure(entries, changed)
-    read = {"entries": tuple(entries)}
     if len(all_drugs) < 2:
         return Plan("full", "a single drug: nothing to keep", tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs))
     if len(drugs) > max_drug_share * len(all_drugs):
         return Plan("full", f"{len(drugs)} of {len(all_drugs)} drugs changed (more than {max_drug_share:.0%})",
                     tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs))
     return Plan("incremental", f"{len(changed)} raw file(s) changed: {len(drugs)} of {len(all_drugs)} drugs",
-                tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs), manifest_key(warehouse_path.parent), **read)
+                tuple(sorted(files)), tuple(sorted(drugs)), len(all_drugs), manifest_key(warehouse_path.parent),
+                tuple(entries))
 
 
 # ------------------------------------------------------------------------------- the database
@@ -460,7 +446,7 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
     drugs, files = set(plan.drugs), set(plan.files)
     with stage("registry"):
         subset = [e for e in plan.entries if e.drug in drugs]
-        if _file_sha(raw_dir / "registry.toml") != load_manifest(warehouse_path.parent)["fingerprint"]["registry"]:
+        if file_sha256(raw_dir / "registry.toml") != load_manifest(warehouse_path.parent)["fingerprint"]["registry"]:
             raise DeltaError("the registry changed since the plan was made; nothing was published (run refresh_job)")
         source_ids = {e.source_id for e in subset}
     with stage("parse"):

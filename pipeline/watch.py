@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from pipeline.cache import file_sha256
 from pipeline.registry import load_registry
 from pipeline.split import split_all
 
@@ -18,11 +19,7 @@ def raw_snapshot(raw_dir: Path) -> dict[str, str]:
     """Relative path -> SHA-256 of its bytes, for every file under ``raw_dir``."""
     out = {}
     for path in sorted(p for p in raw_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        out[path.relative_to(raw_dir).as_posix()] = digest.hexdigest()
+        out[path.relative_to(raw_dir).as_posix()] = file_sha256(path)
     return out
 
 

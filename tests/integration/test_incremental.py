@@ -369,14 +369,15 @@ def test_recent_files_get_no_stat_shortcut(tmp_path):
     import os
     import time
 
-    from pipeline.delta import RACY_SECONDS, _file_sha, _stats
+    from pipeline.cache import file_sha256
+    from pipeline.delta import RACY_SECONDS, _stats
 
     old, new = tmp_path / "old.txt", tmp_path / "new.txt"
     old.write_text("a", encoding="utf-8")
     new.write_text("b", encoding="utf-8")
     past = time.time() - 10 * RACY_SECONDS
     os.utime(old, (past, past))
-    got = _stats(tmp_path, {"old.txt": _file_sha(old), "new.txt": _file_sha(new), "gone.txt": "x"})
+    got = _stats(tmp_path, {"old.txt": file_sha256(old), "new.txt": file_sha256(new), "gone.txt": "x"})
     assert set(got) == {"old.txt"}
 
 
