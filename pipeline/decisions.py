@@ -24,13 +24,19 @@ REVIEW_COLUMNS = ["discrepancy_id", "status", "decided_status", "reviewer", "dec
 
 
 def values_hash(evidence: pd.DataFrame) -> pd.Series:
-    """discrepancy_id -> fingerprint of (source, value, quote) of its evidence, order-free."""
+    """discrepancy_id -> fingerprint of (source, value, quote) of its evidence, order-free (one
+    pass over the rows: a pandas ``groupby.apply`` per discrepancy cost seconds at 30,000)."""
     if evidence.empty:
         return pd.Series(dtype=str)
-    keyed = evidence.assign(_k=evidence["source_id"].astype(str) + "\x1f" + evidence["value"].astype(str) + "\x1f"
-                            + evidence["quote"].astype(str))
-    return keyed.groupby("discrepancy_id")["_k"].apply(
-        lambda ks: hashlib.sha1("\x1e".join(sorted(ks)).encode()).hexdigest()[:12])
+    keys = (evidence["source_id"].astype(str) + "\x1f" + evidence["value"].astype(str) + "\x1f"
+            + evidence["quote"].astype(str)).tolist()
+    grouped: dict[str, list[str]] = {}
+    for did, key in zip(evidence["discrepancy_id"].tolist(), keys):
+        if isinstance(did, str):
+            grouped.setdefault(did, []).append(key)
+    ids = sorted(grouped)
+    return pd.Series([hashlib.sha1("\x1e".join(sorted(grouped[d])).encode()).hexdigest()[:12] for d in ids],
+                     index=pd.Index(ids, name="discrepancy_id"), dtype=object)
 
 
 def read_decisions(path: Path) -> tuple[list[dict], list[Problem]]:

@@ -400,33 +400,35 @@ def _candidate_pairs(passages: list[str], owner: np.ndarray, cutoff: float, bloc
     """
     token_sets = [set(p.split()) for p in passages]
     # only words found in passages of two sources can be shared by a pair that is compared
-    first_owner: dict[str, int] = {}
+    by_owner: dict[int, set[str]] = {}
     for i, toks in enumerate(token_sets):
-        o = int(owner[i])
-        for t in toks:
-            seen = first_owner.setdefault(t, o)
-            if seen != o:
-                first_owner[t] = -1
-    vocab = {t: k for k, t in enumerate(t for t, o in first_owner.items() if o == -1)}
+        by_owner.setdefault(int(owner[i]), set()).update(toks)
+    seen: set[str] = set()
+    shared_words: set[str] = set()
+    for words in by_owner.values():
+        shared_words |= words & seen
+        seen |= words
+    vocab = {t: k for k, t in enumerate(shared_words)}
     n, v = len(passages), len(vocab)
     member = np.zeros((n, v), dtype=np.float32)  # counts stay far below 2**24: exact
     weight = np.zeros((n, v), dtype=np.float32)
-    total_w = np.empty(n, dtype=np.float64)  # sum over own words of (len + 1)
-    n_words = np.empty(n, dtype=np.float64)
-    joined = []
+    n_words = np.fromiter((len(toks) for toks in token_sets), dtype=np.float64, count=n)
+    joined = ["".join(toks) for toks in token_sets]
+    total_w = np.fromiter((len(j) for j in joined), dtype=np.float64, count=n) + n_words  # sum of (len + 1)
+    cell_rows: list[int] = []
+    cell_words: list[str] = []
     for i, toks in enumerate(token_sets):
-        shared = [t for t in toks if t in vocab]
-        if shared:
-            cols = [vocab[t] for t in shared]
-            member[i, cols] = 1.0
-            weight[i, cols] = [len(t) + 1 for t in shared]
-        total_w[i] = sum(len(t) + 1 for t in toks)
-        n_words[i] = len(toks)
-        joined.append("".join(toks))
+        shared = toks & shared_words
+        cell_rows += [i] * len(shared)
+        cell_words += shared
+    if cell_rows:
+        cols = [vocab[t] for t in cell_words]
+        member[cell_rows, cols] = 1.0
+        weight[cell_rows, cols] = np.array(list(map(len, cell_words)), dtype=np.float32) + 1
     # character counts of each passage's words, in _HIST_BINS bins (merging bins only loosens the bound)
     codes = np.frombuffer("".join(joined).encode("utf-32-le"), dtype=np.uint32) % _HIST_BINS
     which = np.repeat(np.arange(n), [len(j) for j in joined])
-    hist = np.bincount(which * _HIST_BINS + codes, minlength=n * _HIST_BINS).reshape(n, _HIST_BINS)
+    hist = np.bincount(which * _HIST_BINS + codes, minlength=n * _HIST_BINS).reshape(n, _HIST_BINS).astype(np.int32)
     odd = np.array([bool(_ODD_SPACE.search(p)) for p in passages])
     floor_ = cutoff - 1e-6  # bounds are exact arithmetic on small integers; this only absorbs rounding
     for r0 in range(0, n, block):
@@ -453,8 +455,11 @@ def _candidate_pairs(passages: list[str], owner: np.ndarray, cutoff: float, bloc
         open_ = valid & ~sure & (ub_len >= floor_)
         ii, jj = np.nonzero(open_)
         if len(ii):
-            rows = ii + r0
-            shared_chars = np.minimum(hist[rows], hist[jj]).sum(axis=1) - (shared_w[ii, jj] - k[ii, jj])
+            if len(ii) * 4 > (r1 - r0) * n:  # most pairs open: the block's counts at once
+                mins = np.minimum(hist[r0:r1, None, :], hist[None, :, :]).sum(axis=2)[ii, jj]
+            else:
+                mins = np.minimum(hist[ii + r0], hist[jj]).sum(axis=1)
+            shared_chars = mins - (shared_w[ii, jj] - k[ii, jj])
             spaces = np.maximum(np.minimum(a_words[ii, jj], b_words[ii, jj]) - 1, 0)
             a, b = a_len[ii, jj], b_len[ii, jj]
             lcs_max = np.minimum(np.minimum(a, b), shared_chars + spaces)

@@ -1,0 +1,137 @@
+"""The column-wise and bounded fast paths give what their plain definitions give.
+
+Each test states the plain definition (a brute-force comparison, a row-by-row merge, a
+grouped hash) and checks the project's function against it on generated inputs, so a
+shortcut that drops a pair, a row or a value fails here.
+"""
+
+import hashlib
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from rapidfuzz import fuzz
+
+from pipeline.decisions import values_hash
+from pipeline.history import _advance, fact_keys
+from pipeline.reconcile import _candidate_pairs, _restated_passages
+
+WORDS = ("muscle weakness drowsiness dizziness nausea headache confusion seizures insomnia fatigue the of "
+         "and may cause patients with kidney disease take tablets daily dose").split()
+
+
+def _passages(rng: random.Random, n: int, near_copies: float) -> list[str]:
+    """Sentences of random words; a share of them copies of an earlier one with a word changed."""
+    out: list[str] = []
+    for _ in range(n):
+        if out and rng.random() < near_copies:
+            words = rng.choice(out).split()
+            words[rng.randrange(len(words))] = rng.choice(WORDS)
+            if rng.random() < 0.3:
+                words.append(rng.choice(WORDS))
+        else:
+            words = [rng.choice(WORDS) for _ in range(rng.randint(3, 14))]
+        out.append(" ".join(words) if rng.random() > 0.05 else "\t".join(words))  # some odd white space
+    return out
+
+
+@pytest.mark.parametrize("near_copies", [0.0, 0.3, 0.9])  # few open pairs, some, most
+@pytest.mark.parametrize("cutoff", [70.0, 85.0])
+def test_candidate_pairs_keep_every_pair_that_reaches_the_cutoff(near_copies, cutoff):
+    rng = random.Random(int(near_copies * 10 + cutoff))
+    passages = _passages(rng, 90, near_copies)
+    owner = np.array(sorted(rng.randrange(4) for _ in passages))
+    candidates = set()
+    for rows, cols in _candidate_pairs(passages, owner, cutoff, block=32):  # several blocks
+        candidates |= set(zip(rows.tolist(), cols.tolist()))
+    assert all(owner[i] < owner[j] for i, j in candidates)
+    reaching = {(i, j) for i in range(len(passages)) for j in range(len(passages))
+                if owner[i] < owner[j] and fuzz.token_set_ratio(passages[i], passages[j]) >= cutoff}
+    assert reaching, "the generated passages must hold pairs over the cutoff"
+    assert reaching <= candidates
+    if near_copies == 0.0:
+        assert len(candidates) < sum(1 for i in owner for j in owner if i < j)  # the bound prunes
+
+
+def test_restated_passages_count_what_brute_force_counts():
+    rng = random.Random(7)
+    ids = ["a", "b", "c"]
+    passages = {sid: _passages(rng, 30, 0.6) for sid in ids}
+    passages["b"] += passages["a"][:5]  # b repeats part of a
+    got = _restated_passages(passages, ids, 80.0)
+    want: dict = {}
+    for a in ids:
+        for other in ids:
+            if a != other:
+                n = sum(1 for p in passages[a] if any(fuzz.token_set_ratio(p, q) >= 80.0 for q in passages[other]))
+                if n:
+                    want[(a, other)] = n
+    assert got == want
+    assert got[("b", "a")] >= 5
+
+
+def _plain_advance(prev, current, key, run_id, now, keep):
+    """The history merge written row by row."""
+    old = {r[key]: r for r in prev.to_dict("records")}
+    rows = []
+    for r in current.to_dict("records"):
+        o = old.get(r[key])
+        rows.append({**r, "first_seen_run": o["first_seen_run"] if o else run_id,
+                     "first_seen_at": o["first_seen_at"] if o else now,
+                     "last_seen_run": run_id, "last_seen_at": now, "present": True})
+    now_keys = set(current[key])
+    for k, o in old.items():
+        if k not in now_keys:
+            rows.append({key: k, **{c: o[c] for c in keep}, "first_seen_run": o["first_seen_run"],
+                         "first_seen_at": o["first_seen_at"], "last_seen_run": o["last_seen_run"],
+                         "last_seen_at": o["last_seen_at"], "present": False})
+    return pd.DataFrame(rows)
+
+
+def test_history_merge_keeps_first_sightings_and_marks_what_is_gone():
+    rng = random.Random(3)
+    cols = ["fact_table", "source_id", "mention", "label"]
+
+    def facts(keys):
+        return pd.DataFrame({"fact_key": keys, "fact_table": ["conditions"] * len(keys),
+                             "source_id": [f"s{k % 3}" for k in keys], "mention": [f"m{k}" for k in keys],
+                             "label": [rng.choice(["caution", "avoid"]) for _ in keys]})
+
+    first = _advance(pd.DataFrame(), facts(list(range(10))), "fact_key", "r1", "t1", cols)
+    assert first["present"].all() and set(first["first_seen_run"]) == {"r1"}
+    now = facts([3, 4, 11, 12, 5])
+    second = _advance(first, now, "fact_key", "r2", "t2", cols)
+    pd.testing.assert_frame_equal(second, _plain_advance(first, now, "fact_key", "r2", "t2", cols))
+    by = second.set_index("fact_key")
+    assert by.loc[3, "first_seen_run"] == "r1" and by.loc[3, "last_seen_run"] == "r2"
+    assert by.loc[11, "first_seen_run"] == "r2"
+    assert not by.loc[0, "present"] and by.loc[0, "last_seen_run"] == "r1" and by.loc[0, "mention"] == "m0"
+    now = facts([0, 3])
+    third = _advance(second, now, "fact_key", "r3", "t3", cols)
+    pd.testing.assert_frame_equal(third, _plain_advance(second, now, "fact_key", "r3", "t3", cols))
+    by = third.set_index("fact_key")
+    assert by.loc[0, "present"] and by.loc[0, "first_seen_run"] == "r1" and by.loc[0, "last_seen_run"] == "r3"
+    assert not by.loc[11, "present"] and by.loc[11, "last_seen_run"] == "r2"
+    assert list(third["fact_key"][:2]) == [0, 3]  # current rows first, in their order
+
+
+def test_fact_keys_ignore_case_spacing_and_offsets_but_not_labels():
+    frame = pd.DataFrame({"source_id": ["s1", "s1", "s1", "s2"], "mention": ["Kidney  disease", "kidney disease",
+                                                                             "kidney disease", "kidney disease"],
+                          "stance": ["caution", "caution", "avoid", "caution"], "char_start": [1, 50, 80, 3]})
+    keys = fact_keys({"conditions": frame})
+    assert len(keys) == 3  # the first two are one fact; a new label or source is another
+    assert set(keys["fact_table"]) == {"conditions"} and list(keys["source_id"]) == ["s1", "s1", "s2"]
+
+
+def test_values_hash_is_order_free_and_per_discrepancy():
+    ev = pd.DataFrame({"discrepancy_id": ["d1", "d1", "d2", "d1"], "source_id": ["a", "b", "a", "c"],
+                       "value": ["80 mg", "100 mg", "x", "80 mg"], "quote": ["q1", "q2", "q3", "q4"]})
+    got = values_hash(ev)
+    assert list(got.index) == ["d1", "d2"]
+    assert got.equals(values_hash(ev.iloc[::-1].reset_index(drop=True)))
+    plain = hashlib.sha1("\x1e".join(sorted(["a\x1f80 mg\x1fq1", "b\x1f100 mg\x1fq2", "c\x1f80 mg\x1fq4"])).encode())
+    assert got["d1"] == plain.hexdigest()[:12]
+    assert values_hash(ev.assign(quote=["q1", "q2", "q3", "changed"]))["d1"] != got["d1"]
+    assert values_hash(ev.assign(quote=["q1", "q2", "changed", "q4"]))["d1"] == got["d1"]
