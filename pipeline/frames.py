@@ -32,7 +32,11 @@ def rows_by_key(frame: pd.DataFrame, keys: list) -> dict:
 
 def columns_by_key(frame: pd.DataFrame, keys: list, only: tuple[str, ...] | None = None) -> dict:
     """key -> {column: values of the rows carrying that key, in order} (``only`` those columns)."""
-    positions = positions_by_key(keys)
+    return columns_by_positions(frame, positions_by_key(keys), only)
+
+
+def columns_by_positions(frame: pd.DataFrame, positions: dict, only: tuple[str, ...] | None = None) -> dict:
+    """``columns_by_key`` from the row positions of each key (``positions_by_key``)."""
     columns = {c: frame[c].tolist() for c in frame.columns if only is None or c in only}
     out = {}
     for key, rows in positions.items():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pickle
 import re
 from collections import Counter
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from pipeline.frames import columns_by_key, rows_by_key
+from pipeline.frames import columns_by_positions, positions_by_key
 from pipeline.perf import gc_paused_call
 
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
@@ -42,15 +41,33 @@ def _env() -> Environment:
     return env
 
 
-@dataclass
+REPORT_TABLES = ("sources", "discrepancies", "evidence", "conditions", "adverse_effects")
+
+
 class DrugReport:
-    drug: str
-    sources: pd.DataFrame
-    discrepancies: pd.DataFrame
-    evidence: pd.DataFrame
-    conditions: pd.DataFrame
-    adverse_effects: pd.DataFrame
-    changes: dict
+    """One drug's rows of the five tables a page reads, and its change block. The rows are
+    kept as positions in the whole tables; the pages read them as column lists (cut once for
+    every drug by ``drug_reports``), and a DataFrame of them is only built when asked for
+    (a slice per drug and table cost seconds at 1,000 drugs)."""
+
+    def __init__(self, drug: str, tables: dict[str, pd.DataFrame], positions: dict[str, list[int]], changes: dict,
+                 columns: dict[str, dict[str, list]] | None = None):
+        self.drug, self.changes = drug, changes
+        self._tables, self._positions = tables, positions
+        if columns is not None:
+            self.__dict__["_columns"] = columns
+
+    def rows(self, name: str) -> int:
+        return len(self._positions.get(name, ()))
+
+    def frame(self, name: str) -> pd.DataFrame:
+        return self._tables[name].take(self._positions.get(name, []))
+
+    sources = property(lambda self: self.frame("sources"))
+    discrepancies = property(lambda self: self.frame("discrepancies"))
+    evidence = property(lambda self: self.frame("evidence"))
+    conditions = property(lambda self: self.frame("conditions"))
+    adverse_effects = property(lambda self: self.frame("adverse_effects"))
 
 
 _DICT_NAMES = frozenset(dir(dict))
@@ -82,7 +99,7 @@ def _columns(report: DrugReport, name: str) -> dict[str, list]:
     ``write_reports``, or read from the DataFrame (once per report)."""
     found = report.__dict__.setdefault("_columns", {})
     if name not in found:
-        frame = getattr(report, name)
+        frame = report.frame(name)
         found[name] = {c: frame[c].tolist() for c in frame.columns}
     return found[name]
 
@@ -113,7 +130,7 @@ def matrix_svg(report: DrugReport, max_rows: int = 80) -> Markup:
     rank = {"contraindicated": 4, "avoid": 3, "caution": 2, "indication": 1}
     in_disc = set(_columns(report, "discrepancies").get("concept_id", []))
     for name, table in (("conditions", "condition"), ("adverse_effects", "adverse effect")):
-        if getattr(report, name).empty:
+        if not report.rows(name):
             continue
         frame = _columns(report, name)
         n_rows = len(frame["concept_id"])
@@ -197,12 +214,12 @@ def _entries(report: DrugReport) -> list[dict]:
     # sort_values(["authority", "source_id"]) is), grouped in one pass instead of one slice,
     # sort and conversion per discrepancy
     ev_by: dict[str, list[dict]] = {}
-    for e in _records(report, "evidence") if len(report.evidence) else []:
+    for e in _records(report, "evidence") if report.rows("evidence") else []:
         ev_by.setdefault(e["discrepancy_id"], []).append(e)
     for group in ev_by.values():
         group.sort(key=lambda e: (e["authority"], e["source_id"]))
     entries = []
-    for d in _records(report, "discrepancies") if len(report.discrepancies) else []:
+    for d in _records(report, "discrepancies") if report.rows("discrepancies") else []:
         ev = ev_by.get(d["discrepancy_id"])
         evidence = [] if ev is None else ev
         entries.append(_Row({**d, "evidence": evidence,
@@ -221,7 +238,7 @@ def render_drug_html(report: DrugReport) -> str:
     sources = [rows[i] for i in _by_authority(report)] if rows else []
     for s in sources:
         s["highlighted"] = highlighted_source(s["text"], quotes.get(s["source_id"], []), s["source_id"])
-    counts = _severity_counts(report) if len(report.discrepancies) else {}
+    counts = _severity_counts(report) if report.rows("discrepancies") else {}
     return _env().get_template("drug.html.j2").render(
         drug=report.drug, entries=entries, sources=sources, matrix=matrix_svg(report),
         severities=SEVERITY_ORDER, counts=counts, topics=sorted({e["topic"] for e in entries}),
@@ -235,7 +252,7 @@ def render_index_html(drugs: list[dict]) -> str:
 def render_markdown(reports: list[DrugReport]) -> str:
     return _env().get_template("discrepancies.md.j2").render(
         reports=[_Row({"drug": r.drug, "entries": _entries(r), "changes": r.changes,
-                       "counts": _severity_counts(r) if len(r.discrepancies) else {}})
+                       "counts": _severity_counts(r) if r.rows("discrepancies") else {}})
                  for r in reports], severities=SEVERITY_ORDER)
 
 
@@ -245,15 +262,17 @@ def _write_atomically(path: Path, content: str) -> None:
     tmp.replace(path)
 
 
-def _write_drug_pages(state: tuple, start: int, end: int) -> list[Path]:
-    """Render and write the pages of ``reports[start:end]``; their paths in order."""
+def _write_drug_pages(state: tuple, start: int, end: int) -> tuple[list[Path], dict[str, dict]]:
+    """Render and write the pages of ``reports[start:end]``, and render their Markdown blocks
+    (``drug_parts``) in the same process, which has each drug's entries at hand: (paths in
+    order, parts)."""
     reports, pages_dir = state
     out = []
     for r in reports[start:end]:
         page = pages_dir / f"{slug(r.drug)}.html"
         _write_atomically(page, render_drug_html(r))
         out.append(page)
-    return out
+    return out, drug_parts(reports[start:end], out)
 
 
 def drug_reports(sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
@@ -273,22 +292,16 @@ def drug_reports(sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: p
             "adverse_effects": [drug_of_source.get(s) for s in adverse_effects["source_id"].tolist()]}
     tables = {"sources": sources, "discrepancies": discrepancies, "evidence": evidence, "conditions": conditions,
               "adverse_effects": adverse_effects}
-    rows = {name: rows_by_key(table, keys[name]) if len(table) else {} for name, table in tables.items()}
-
-    def part(name: str, drug: str) -> pd.DataFrame:
-        return rows[name][drug] if drug in rows[name] else tables[name].iloc[[]]
-
+    positions = {name: positions_by_key(keys[name]) if len(table) else {} for name, table in tables.items()}
     # every column read once for the whole table, then cut by drug: the pages read these lists
-    columns = {name: columns_by_key(table, keys[name], _MATRIX_COLUMNS if name in ("conditions", "adverse_effects")
-                                    else None) if len(table) else {}
+    columns = {name: columns_by_positions(table, positions[name], _MATRIX_COLUMNS
+                                          if name in ("conditions", "adverse_effects") else None) if len(table) else {}
                for name, table in tables.items()}
     reports = []
     for drug in drugs:
-        reports.append(DrugReport(
-            drug=drug, sources=part("sources", drug), discrepancies=part("discrepancies", drug),
-            evidence=part("evidence", drug), conditions=part("conditions", drug),
-            adverse_effects=part("adverse_effects", drug), changes=changes.get(drug, {})))
-        reports[-1].__dict__["_columns"] = {name: by[drug] for name, by in columns.items() if drug in by}
+        reports.append(DrugReport(drug, tables, {name: by[drug] for name, by in positions.items() if drug in by},
+                                  changes.get(drug, {}),
+                                  {name: by[drug] for name, by in columns.items() if drug in by}))
     return reports
 
 
@@ -306,8 +319,8 @@ def drug_parts(reports: list[DrugReport], pages: list[Path]) -> dict[str, dict]:
         if not md.startswith(header):  # the template must stay "header, then one block per drug"
             raise ValueError("discrepancies.md.j2 no longer renders a header followed by one block per drug")
         parts[r.drug] = {"markdown": md[len(header):], "page": page.name, "changes": r.changes,
-                         "summary": {"drug": r.drug, "href": f"drugs/{page.name}", "n_sources": len(r.sources),
-                                     "counts": _severity_counts(r) if len(r.discrepancies) else {}}}
+                         "summary": {"drug": r.drug, "href": f"drugs/{page.name}", "n_sources": r.rows("sources"),
+                                     "counts": _severity_counts(r) if r.rows("discrepancies") else {}}}
     return parts
 
 
@@ -372,14 +385,22 @@ def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.
     return written
 
 
-def _write_pages(reports: list[DrugReport], pages_dir: Path, workers: int | None) -> list[Path]:
+def _write_pages(reports: list[DrugReport], pages_dir: Path, workers: int | None) -> tuple[list[Path], dict[str, dict]]:
+    """Every drug's page written and its ``drug_parts`` entry rendered, in batches of drugs in
+    forked workers when ``workers`` > 1: (page paths in drug order, parts by drug)."""
     from pipeline.parallel import default_workers, fork_map
 
     pages_dir.mkdir(parents=True, exist_ok=True)
     state = (reports, pages_dir)
     batches = fork_map(_write_drug_pages, state, len(reports), default_workers() if workers is None else workers,
                        min_items=4)
-    return [x for b in batches for x in b] if batches is not None else _write_drug_pages(state, 0, len(reports))
+    if batches is None:
+        return _write_drug_pages(state, 0, len(reports))
+    pages, parts = [], {}
+    for batch_pages, batch_parts in batches:
+        pages += batch_pages
+        parts.update(batch_parts)
+    return pages, parts
 
 
 def save_parts(path: Path, parts: dict[str, dict]) -> None:
@@ -429,8 +450,7 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     if parts_file is not None and parts_file.exists():
         changes = carry_forward(changes or {}, _load_parts_or_none(parts_file) or {})
     reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects, changes)
-    pages = _write_pages(reports, out_dir / "drugs", workers)
-    parts = drug_parts(reports, pages)
+    pages, parts = _write_pages(reports, out_dir / "drugs", workers)
     written = {f"html:{r.drug}": page for r, page in zip(reports, pages)}
     single = render_drug_html(reports[0]) if len(reports) == 1 else None
     written.update(write_corpus_files(out_dir, parts, discrepancies, evidence, single))
@@ -453,8 +473,8 @@ def update_reports(out_dir: Path, parts_file: Path, sources: pd.DataFrame, discr
         parts.pop(drug, None)
     reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects,
                            carry_forward(changes, parts))
-    pages = _write_pages(reports, out_dir / "drugs", workers)
-    parts.update(drug_parts(reports, pages))
+    pages, new_parts = _write_pages(reports, out_dir / "drugs", workers)
+    parts.update(new_parts)
     if len(parts) < 2:
         raise ValueError("an incremental report needs at least two drugs; run the full pipeline")
     written = {f"html:{r.drug}": page for r, page in zip(reports, pages)}
