@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import yaml
 
-from pipeline.extract.prefilter import lowered, may_match
+from pipeline.extract.prefilter import any_may_match, lowered, may_match
 from pipeline.extract.units import Unit, table_rows
 from pipeline.paths import DATA_DIR
 
@@ -74,7 +74,15 @@ def _routes_in(text: str) -> list[str]:
 # Memoised pure functions of a text: headings, lead-ins and labels repeat unit after unit.
 @lru_cache(maxsize=1 << 16)
 def _routes_of(text: str) -> tuple[str, ...]:
-    return tuple(r for r, p in notation().routes.items() if p.search(text))
+    low = lowered(text)  # route patterns whose required words are absent are not run
+    if not any_may_match(_route_patterns(), low):
+        return ()
+    return tuple(r for r, p in notation().routes.items() if may_match(p, low) and p.search(text))
+
+
+@lru_cache(maxsize=1)
+def _route_patterns() -> list[re.Pattern]:
+    return list(notation().routes.values())
 
 
 @lru_cache(maxsize=1 << 16)

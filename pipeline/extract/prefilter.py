@@ -116,11 +116,36 @@ _GATES: dict[int, tuple] = {}
 
 
 def _gate_regex(patterns) -> re.Pattern | None:
+    """One search for "any needle of the group is in the text": the needles as a trie of
+    alternatives (each character compared once per position, where a flat alternation tries
+    every needle), without the needles that contain a shorter one (that one is enough)."""
     found = [needles(p) for p in patterns]
     if not found or any(f is None for f in found):
         return None
-    union = sorted({n for f in found for n in f}, key=len, reverse=True)
-    return re.compile("|".join(re.escape(n) for n in union))
+    union = sorted({n for f in found for n in f}, key=len)
+    minimal: list[str] = []
+    for n in union:
+        if not any(m in n for m in minimal):
+            minimal.append(n)
+    return re.compile(_trie_pattern(minimal))
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """A regular expression matching exactly the given strings (none a prefix of another)."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        alternatives = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not alternatives:
+            return ""
+        return alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+
+    return build(trie)
 
 
 def any_may_match(patterns, low: str | None) -> bool:

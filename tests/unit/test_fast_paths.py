@@ -135,3 +135,82 @@ def test_values_hash_is_order_free_and_per_discrepancy():
     assert got["d1"] == plain.hexdigest()[:12]
     assert values_hash(ev.assign(quote=["q1", "q2", "q3", "changed"]))["d1"] != got["d1"]
     assert values_hash(ev.assign(quote=["q1", "q2", "changed", "q4"]))["d1"] == got["d1"]
+
+
+# ------------------------------------------------------------------ literal prefilters (gates)
+def _texts() -> list[str]:
+    """Lines and sentences of the seed, the fixture pages and a small synthetic corpus, with
+    case and spacing variants: what the cue patterns are run on."""
+    import re as _re
+    import tempfile
+    from pathlib import Path
+
+    from pipeline.synthetic import generate_corpus
+
+    root = Path(__file__).resolve().parents[2]
+    pages = [(root / "raw" / "baclofen_sources.txt").read_text(encoding="utf-8")]
+    pages += [p.read_text(encoding="utf-8") for p in sorted((root / "tests" / "fixtures" / "docs").glob("*.txt"))]
+    with tempfile.TemporaryDirectory() as tmp:
+        info = generate_corpus(tmp, 3, seed=11)
+        pages += [p.read_text(encoding="utf-8") for p in sorted(Path(info["raw_dir"]).glob("*.txt"))]
+    out = []
+    for page in pages:
+        for line in page.split("\n"):
+            line = line.strip()
+            if line:
+                out += [line, line.upper(), line.title()]
+                out += [s for s in _re.split(r"(?<=[.!?;:])\s+", line) if s]
+    return list(dict.fromkeys(out))
+
+
+def _pattern_groups() -> dict[str, list]:
+    from pipeline.extract import cues as C
+    from pipeline.extract.dosing import _route_patterns
+    from pipeline.sections import cues as section_cues
+
+    comp = C.compiled()
+    return {"stance": C._all_stance_patterns(), "ae_context": comp.ae_context,
+            "interaction_context": comp.interaction_context, "ae_category": C._category_patterns(),
+            "ae_phrases": comp.ae_phrases, "no_fact_strong": comp.no_fact_strong, "no_fact_weak": comp.no_fact_weak,
+            "routes": _route_patterns(), "advertising": section_cues().cta}
+
+
+def test_gates_never_skip_a_text_a_pattern_of_the_group_matches():
+    from pipeline.extract.prefilter import any_may_match, lowered, may_match
+
+    texts = _texts()
+    assert len(texts) > 1000
+    for name, group in _pattern_groups().items():
+        matched = 0
+        for t in texts:
+            low = lowered(t)
+            hits = [p for p in group if p.search(t)]
+            if hits:
+                matched += 1
+                assert any_may_match(group, low), (name, t)
+                assert all(may_match(p, low) for p in hits), (name, t)
+        assert matched, f"no text matched any {name} pattern: the test would prove nothing"
+
+
+def test_gates_skip_texts_without_the_needles():
+    from pipeline.extract.prefilter import any_may_match, lowered
+
+    group = _pattern_groups()["interaction_context"]
+    assert not any_may_match(group, lowered("The tablets are white and round."))
+
+
+def test_trie_pattern_matches_exactly_the_alternation():
+    import re as _re
+
+    from pipeline.extract.prefilter import _trie_pattern
+
+    rng = random.Random(5)
+    letters = "abcde "
+    words = sorted({"".join(rng.choice(letters) for _ in range(rng.randint(2, 6))).strip() or "a" for _ in range(40)})
+    minimal = [w for w in sorted(words, key=len) if w]
+    minimal = [w for i, w in enumerate(minimal) if not any(m in w for m in minimal[:i])]
+    trie = _re.compile(_trie_pattern(minimal))
+    flat = _re.compile("|".join(_re.escape(w) for w in minimal))
+    for _ in range(3000):
+        text = "".join(rng.choice(letters + "xyz") for _ in range(rng.randint(0, 30)))
+        assert (trie.search(text) is None) == (flat.search(text) is None), text
