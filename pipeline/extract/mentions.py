@@ -367,11 +367,12 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
     stance, alt, cue = _stance_pair(stances)
     spans = []
     indication_patterns = (_PRESCRIBE_FOR, _USED_TO, _CONDITIONS_SUCH_AS, _RELIEF_OF) if stance == "indication" else ()
-    for pattern in (_IF_CLAUSE, _CONTRA_IN, _USED_BY, *indication_patterns):
+    low = lowered(text)  # text is view[u.start:u.end]; patterns whose words are absent are not run
+    for pattern in (_IF_CLAUSE, _CONTRA_IN, _USED_BY, *indication_patterns, _PATIENTS_WITH):
+        if not may_match(pattern, low):
+            continue
         for m in pattern.finditer(view, u.start, u.end):
             spans += _span_mentions(view, m.end(), u.end)
-    for m in _PATIENTS_WITH.finditer(view, u.start, u.end):
-        spans += _span_mentions(view, m.end(), u.end)
     if not spans:
         colon = text.find(":")
         if colon != -1 and section_frame and section_frame[0] == "condition" and len(text[:colon].split()) <= 4:
@@ -379,7 +380,7 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
         elif section_frame and section_frame[0] == "condition" and _bare_list(view, u):
             spans = split_enumeration(view, u.start, u.end)
     covered = [(s, e) for s, e in spans]
-    for m in _POPULATION.finditer(view, u.start, u.end):
+    for m in _POPULATION.finditer(view, u.start, u.end) if may_match(_POPULATION, low) else ():
         if not any(s <= m.start() < e for s, e in covered) and (own_stances or u.topic in C.compiled().topic_stance):
             spans.append((m.start(), m.end()))
     if stance == "indication":

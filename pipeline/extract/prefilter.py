@@ -93,17 +93,19 @@ def lowered(text: str) -> str | None:
     return text.lower()
 
 
-_NEEDLES: dict = {}
-_UNKNOWN = object()
+# id(pattern) -> (pattern, needles). Keyed by identity: hashing a compiled pattern hashes its
+# whole compiled code each time, which cost more than the check it guards.
+_NEEDLES: dict[int, tuple] = {}
 
 
 def may_match(pattern: re.Pattern, low: str | None) -> bool:
     """False only when ``pattern`` cannot match the text whose ``lowered`` form is ``low``."""
     if low is None:
         return True
-    found = _NEEDLES.get(pattern, _UNKNOWN)
-    if found is _UNKNOWN:
-        found = _NEEDLES[pattern] = needles(pattern)
+    entry = _NEEDLES.get(id(pattern))
+    if entry is None or entry[0] is not pattern:
+        entry = _NEEDLES[id(pattern)] = (pattern, needles(pattern))
+    found = entry[1]
     if found is None:
         return True
     for n in found:
