@@ -5,6 +5,7 @@ the key column once and cut every group from it, keeping the rows' original orde
 
 from __future__ import annotations
 
+from collections import namedtuple
 from operator import itemgetter
 
 import pandas as pd
@@ -43,3 +44,10 @@ def columns_by_positions(frame: pd.DataFrame, positions: dict, only: tuple[str, 
         pick = itemgetter(*rows)
         out[key] = {c: list(pick(values)) if len(rows) > 1 else [values[rows[0]]] for c, values in columns.items()}
     return out
+
+
+def column_rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> list:
+    """The rows of ``frame`` as named tuples of ``columns``, read column by column
+    (``itertuples`` converts every cell of every column, one at a time for Arrow-backed text)."""
+    row = namedtuple("Row", columns)
+    return [row(*values) for values in zip(*(frame[c].tolist() for c in columns))] if len(frame) else []

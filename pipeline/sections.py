@@ -19,6 +19,7 @@ import yaml
 from rapidfuzz import fuzz
 
 from pipeline.extract.prefilter import lowered, may_match
+from pipeline.frames import column_rows
 from pipeline.paths import DATA_DIR
 from pipeline.perf import gc_paused_call
 from pipeline.problems import Problem
@@ -338,7 +339,8 @@ def section_rows(sources: "pd.DataFrame", cache=None, progress=_no_progress
     all_sections: list[dict] = []
     all_items: list[dict] = []
     problems: list[Problem] = []
-    for row in progress(sources.itertuples(index=False), total=len(sources), desc="sections"):
+    source_rows = column_rows(sources, ("source_id", "format", "sha256", "text", "raw_path"))
+    for row in progress(source_rows, total=len(sources), desc="sections"):
         key = f"{row.format}-{row.source_id}-{row.sha256}"
         cached = cache.get(key) if cache is not None else None
         if cached is not None:

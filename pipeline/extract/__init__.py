@@ -19,6 +19,7 @@ from pipeline.extract.profile import profile_rows
 from pipeline.extract.quality import quality_rows
 from pipeline.extract.statements import statement_rows
 from pipeline.extract.units import build_units, table_rows
+from pipeline.frames import column_rows
 from pipeline.perf import gc_paused_call
 from pipeline.problems import Problem
 from pipeline.schemas import (AdverseEffectMentionsModel, ConditionMentionsModel, DataQualityModel, DoseStatementsModel,
@@ -160,7 +161,8 @@ def extract_rows(sources: pd.DataFrame, sections, items, cache=None, progress=_n
     problems: list[Problem] = []
     sec_by = sections if isinstance(sections, dict) else _rows_by_source(sections)
     item_by = items if isinstance(items, dict) else _rows_by_source(items)
-    for src in progress(sources.itertuples(index=False), total=len(sources), desc="extract"):
+    source_rows = column_rows(sources, ("source_id", "format", "drug", "sha256", "text", "raw_path"))
+    for src in progress(source_rows, total=len(sources), desc="extract"):
         secs = sec_by.get(src.source_id)
         if secs is None:
             continue
