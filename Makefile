@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 N ?= 100
+RUNS ?= 1
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
 .PHONY: run test install bench dev clean export
@@ -22,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m pipeline.bench --drugs $(N)
+	$(BIN)/python -m pipeline.bench --drugs $(N) --full-runs $(RUNS)
 
 dev: $(STAMP)
 	$(BIN)/dagster dev

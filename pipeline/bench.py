@@ -699,6 +699,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-serial", action="store_true", help="skip the one-process run")
     parser.add_argument("--no-dagster", action="store_true", help="skip the Dagster run")
     parser.add_argument("--no-matching", action="store_true", help="skip the matching benchmark")
+    parser.add_argument("--full-runs", type=int, default=1,
+                        help="full runs (cold caches each); the median is reported, every run is listed")
     parser.add_argument("--repeat", type=int, default=1,
                         help="pairs of (no-Dagster, Dagster) fresh-process runs for the overhead (the minimum of each is used)")
     parser.add_argument("--dagster-child", type=Path, help=argparse.SUPPRESS)
@@ -739,22 +741,33 @@ def main(argv: list[str] | None = None) -> int:
     results["floor"] = fl
     print(f"floor: read + one regex pass {fl['seconds']:.3f} s ({n_bytes / MB / fl['seconds']:.0f} MB/s)")
 
-    # ---- full run with the worker pool, cold caches
-    cache_a = out / "cache_parallel"
-    copy_vocabulary(vocab_src, cache_a)
+    # ---- full runs with the worker pool, cold caches (each in its own folders); the median is reported
     SAMPLER.phase()
-    full = run_pipeline(raw, out / "run_parallel", cache_a, args.workers, "parallel", args.exchange)
-    results["full"] = {**_run_json(full), "peak_mem": SAMPLER.phase()}
-    print(f"\n== full run, {args.workers} worker processes (cold caches) ==")
+    runs = []
+    for k in range(max(1, args.full_runs)):
+        suffix = "" if k == 0 else f"_{k}"
+        cache_k = out / f"cache_parallel{suffix}"
+        copy_vocabulary(vocab_src, cache_k)
+        calib = calibrate()
+        run = run_pipeline(raw, out / f"run_parallel{suffix}", cache_k, args.workers, "parallel", args.exchange)
+        runs.append((run.total + sum(run.startup.values()), k, run, cache_k, calib, SAMPLER.phase()))
+    ranked = sorted(runs, key=lambda r: r[0])
+    e2e, k_med, full, cache_a = ranked[(len(ranked) - 1) // 2][:4]
+    results["full"] = {**_run_json(full), "peak_mem": max(r[5] for r in runs)}
+    results["full_runs"] = [{"end_to_end_s": r[0], "docs_per_s": n_docs / r[0], "calibration_s": r[4],
+                             "peak_mem": r[5]} for r in sorted(runs, key=lambda r: r[1])]
+    print(f"\n== full run, {args.workers} worker processes (cold caches)"
+          + (f"; median of {len(runs)} runs: " + ", ".join(f"{r[0]:.1f} s" for r in sorted(runs, key=lambda r: r[1]))
+             if len(runs) > 1 else "") + " ==")
     print(stage_table(full, n_docs, n_bytes))
-    e2e = full.total + sum(full.startup.values())
     results["end_to_end_s"] = e2e
     print(f"end to end (start-up included) {e2e:.1f} s = {n_docs / e2e:,.0f} docs/s; pipeline / floor = "
           f"{full.total / fl['seconds']:,.0f}x; peak memory of the run {_fmt_bytes(results['full']['peak_mem'])}")
 
     # ---- incremental: one source edited, caches warm
     edited = _edit_one_source(raw, args.seed)
-    inc = run_incremental_pipeline(raw, out / "run_parallel", cache_a, args.workers, "incremental")
+    inc = run_incremental_pipeline(raw, out / ("run_parallel" + ("" if k_med == 0 else f"_{k_med}")), cache_a,
+                                   args.workers, "incremental")
     results["incremental"] = {**_run_json(inc), "edited": edited,
                               "share_of_full": inc.total / full.total, "peak_mem": SAMPLER.phase()}
     print(f"\n== incremental re-run after editing {edited['source_id']} ==")
