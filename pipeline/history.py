@@ -93,7 +93,7 @@ def _advance(prev: pd.DataFrame, current: pd.DataFrame, key: str, run_id: str, n
     if not len(current) and not len(prev):
         return pd.DataFrame()
     n = len(current)
-    cur_keys = current[key].tolist()
+    cur_keys = current[key].tolist() if key in current.columns else []
     old = prev.drop_duplicates(key) if len(prev) else prev
     old_keys = old[key].tolist() if len(old) else []
     where = {k: i for i, k in enumerate(old_keys)}
@@ -114,7 +114,7 @@ def _advance(prev: pd.DataFrame, current: pd.DataFrame, key: str, run_id: str, n
         else:
             values += [np.nan] * len(gone)
         cols[c] = values
-    for c in keep:  # a kept column the current rows lack comes from the history alone
+    for c in [key, *keep]:  # a column the current rows lack comes from the history alone
         if c not in cols:
             source = old_col(c)
             cols[c] = [np.nan] * n + [source[i] for i in gone]

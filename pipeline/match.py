@@ -21,6 +21,7 @@ import pandas as pd
 import yaml
 from rapidfuzz import fuzz, process
 
+from pipeline.frames import column_rows
 from pipeline.normalise import modifiers, normalise_term, strip_modifiers
 from pipeline.paths import DATA_DIR
 from pipeline.perf import gc_paused_call
@@ -260,13 +261,14 @@ class Matcher:
     """Matches normalised mentions of one domain group against the vocabulary."""
 
     def __init__(self, concepts: pd.DataFrame, terms: pd.DataFrame):
-        self.labels = dict(zip(concepts["concept_id"], concepts["label"]))
+        self.labels = dict(zip(concepts["concept_id"].tolist(), concepts["label"].tolist()))
         self._lookup: dict[tuple[str, str], list[tuple[int, str, str]]] = defaultdict(list)
         self._terms_by_domain: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
         self._index: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
         self._term_norms: set[str] = set()  # every term of every domain: most sub-phrases are none
         min_len = int(settings()["candidate_min_token_len"])
-        for row in terms.itertuples(index=False):
+        # read column by column: itertuples converts every Arrow-backed cell one at a time
+        for row in column_rows(terms, ("domain", "term_norm", "concept_id", "term_type")):
             rank = _TYPE_RANK.get(row.term_type, 3)
             self._lookup[(row.domain, row.term_norm)].append((rank, row.concept_id, row.term_type))
             self._term_norms.add(row.term_norm)
@@ -538,10 +540,11 @@ def match_table(frame: pd.DataFrame, table: str, matcher: Matcher, drug_of_sourc
 def ancestors_map(concepts: pd.DataFrame) -> dict[str, set[str]]:
     """concept_id -> every broader concept id (is-a parents transitively, and project groups'
     `covers` lists)."""
-    parents = {cid: [p for p in str(ps).split("|") if p] for cid, ps in zip(concepts["concept_id"], concepts["parents"])}
+    parents = {cid: [p for p in str(ps).split("|") if p]
+               for cid, ps in zip(concepts["concept_id"].tolist(), concepts["parents"].tolist())}
     covered_by: dict[str, set[str]] = defaultdict(set)
     if "covers" in concepts:
-        for cid, cov in zip(concepts["concept_id"], concepts["covers"]):
+        for cid, cov in zip(concepts["concept_id"].tolist(), concepts["covers"].tolist()):
             for code in str(cov or "").split("|"):
                 if code:
                     target = code if code.startswith("PRJ:") else f"ICD10:{code}"
@@ -581,7 +584,7 @@ def concept_relations(used: pd.DataFrame, concepts: pd.DataFrame,
     each drug: one row per (drug, broader_id, narrower_id). ``ancestors``: ``ancestors_map(concepts)``
     when the caller already holds it (an incremental run builds it once at start-up)."""
     anc = ancestors if ancestors is not None else ancestors_map(concepts)
-    labels = dict(zip(concepts["concept_id"], concepts["label"]))
+    labels = dict(zip(concepts["concept_id"].tolist(), concepts["label"].tolist()))
     rows = []
     for drug, grp in used.groupby("drug"):
         ids = sorted({c for c in grp["concept_id"] if c})

@@ -41,9 +41,6 @@ def _env() -> Environment:
     return env
 
 
-REPORT_TABLES = ("sources", "discrepancies", "evidence", "conditions", "adverse_effects")
-
-
 class DrugReport:
     """One drug's rows of the five tables a page reads, and its change block. The rows are
     kept as positions in the whole tables; the pages read them as column lists (cut once for

@@ -114,6 +114,9 @@ def test_history_merge_keeps_first_sightings_and_marks_what_is_gone():
     assert by.loc[0, "present"] and by.loc[0, "first_seen_run"] == "r1" and by.loc[0, "last_seen_run"] == "r3"
     assert not by.loc[11, "present"] and by.loc[11, "last_seen_run"] == "r2"
     assert list(third["fact_key"][:2]) == [0, 3]  # current rows first, in their order
+    gone = _advance(third, facts([]), "fact_key", "r4", "t4", cols)  # a run that finds nothing
+    assert len(gone) == len(third) and not gone["present"].any()
+    assert list(gone["last_seen_run"]) == list(third["last_seen_run"])
 
 
 def test_fact_keys_ignore_case_spacing_and_offsets_but_not_labels():
