@@ -31,6 +31,7 @@ and report file with a full run on the same edit).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 import uuid
@@ -325,8 +326,10 @@ def _insert(con, table: str, frame: pd.DataFrame) -> int:
         # a table that was empty in the full run may have text columns where these rows carry
         # numbers or flags: inserting would store them as text, unlike a full run
         have = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {_quote_ident(table)})").fetchall())
-        got = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM delta_rows)").fetchall())
-        texted = sorted(c for c, t in got.items() if have.get(c) == "VARCHAR" and t not in ("VARCHAR", '"NULL"', "NULL"))
+        texted = []
+        if not _surely_text(frame, [c for c in frame.columns if have.get(c) == "VARCHAR"]):
+            got = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM delta_rows)").fetchall())
+            texted = sorted(c for c, t in got.items() if have.get(c) == "VARCHAR" and t not in ("VARCHAR", '"NULL"', "NULL"))
         if texted:
             raise DeltaError(f"{table}: column(s) {', '.join(texted)} are text in the published warehouse (the table was "
                              "empty in the last full run) but not in the new rows; nothing was published (run refresh_job)")
@@ -336,13 +339,33 @@ def _insert(con, table: str, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
+def _surely_text(frame: pd.DataFrame, columns: list) -> bool:
+    """True when every one of ``columns`` can only reach DuckDB as text: a string dtype, or an
+    object column holding nothing but strings and None. Otherwise DuckDB is asked (binding a
+    frame to describe it costs about as much as inserting it)."""
+    for c in columns:
+        dtype = frame[c].dtype
+        if isinstance(dtype, pd.StringDtype):
+            continue
+        if dtype != object or not all(v is None or isinstance(v, str) for v in frame[c].tolist()):
+            return False
+    return True
+
+
 def _unique_columns(models: dict[str, type]) -> dict[str, list[str]]:
+    """table -> the columns its model declares unique (building a pandera schema is slow: each
+    model's answer is remembered for the process's life)."""
     out = {}
     for name, model in models.items():
-        cols = [c for c, col in model.to_schema().columns.items() if col.unique]
+        cols = _unique_of(model)
         if cols:
-            out[name] = cols
+            out[name] = list(cols)
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _unique_of(model: type) -> tuple[str, ...]:
+    return tuple(c for c, col in model.to_schema().columns.items() if col.unique)
 
 
 def _check_unique(con, models: dict[str, type]) -> list[str]:

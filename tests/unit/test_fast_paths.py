@@ -217,3 +217,26 @@ def test_trie_pattern_matches_exactly_the_alternation():
     for _ in range(3000):
         text = "".join(rng.choice(letters + "xyz") for _ in range(rng.randint(0, 30)))
         assert (trie.search(text) is None) == (flat.search(text) is None), text
+
+
+# ------------------------------------------------------------------ incremental insert guard
+def test_insert_refuses_numbers_bound_for_a_text_column_and_skips_the_check_only_for_text():
+    import duckdb
+
+    from pipeline.delta import DeltaError, _insert, _surely_text
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (a VARCHAR, b VARCHAR)")  # as a table empty in the full run is typed
+    text_rows = pd.DataFrame({"a": ["x", None], "b": pd.array(["1", None], dtype="string")})
+    assert _surely_text(text_rows, ["a", "b"])
+    assert _insert(con, "t", text_rows) == 2
+    for bad in (pd.DataFrame({"a": ["y"], "b": [3]}),                      # an integer column
+                pd.DataFrame({"a": ["y"], "b": pd.Series([3], dtype=object)}),  # numbers in an object column
+                pd.DataFrame({"a": ["y"], "b": [True]})):                   # flags
+        assert not _surely_text(bad, ["a", "b"])
+        with pytest.raises(DeltaError, match="b"):
+            _insert(con, "t", bad)
+    assert con.execute("SELECT count(*) FROM t").fetchall() == [(2,)]  # nothing of the refused rows went in
+    nan_rows = pd.DataFrame({"a": pd.Series(["z", np.nan], dtype=object), "b": ["w", "v"]})  # NaN: DuckDB is asked
+    assert not _surely_text(nan_rows, ["a"])
+    assert _insert(con, "t", nan_rows) == 2
