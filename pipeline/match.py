@@ -114,37 +114,6 @@ def _any_side() -> re.Pattern:
     return re.compile("|".join(re.escape(s) for s in sides)) if sides else re.compile(r"(?!)")
 
 
-def _tokens_align(a: str, b: str, a_words: list[str] | None = None) -> bool:
-    """Every content word of each string has a close counterpart in the other (``a_words``: the
-    content words of ``a`` when the caller has them already)."""
-    limit = float(settings()["token_min_ratio"])
-    ta = a_words if a_words is not None else [t for t in a.split() if t not in _STOP]
-    tb = [t for t in b.split() if t not in _STOP]
-    if not ta or not tb:
-        return False
-    if limit <= 0:
-        return True
-    if limit > 100:
-        return False
-    return _all_close(ta, tb, limit) and _all_close(tb, ta, limit)
-
-
-def _all_close(xs: list[str], ys: list[str], limit: float) -> bool:
-    """Every x has a y with fuzz.ratio(x, y) >= limit (ratio is symmetric; an equal word
-    scores 100; rapidfuzz stops a comparison as soon as it cannot reach the limit)."""
-    ys_set = set(ys)
-    ratio = fuzz.ratio
-    for x in xs:
-        if x in ys_set:
-            continue
-        for y in ys:  # a plain loop: no generator frame per word (this runs for every candidate)
-            if ratio(x, y, score_cutoff=limit):
-                break
-        else:
-            return False
-    return True
-
-
 _ratio = fuzz.ratio
 _SMALL_POSTINGS = 128  # up to this many postings, candidates are counted with a dict
 
@@ -161,8 +130,9 @@ def _content_words(text: str) -> tuple[str, ...]:
 
 class _MentionGuards:
     """The confusable-pair and token-alignment guards of one mention, asked of many vocabulary
-    terms: ``accepts`` answers as ``not confusable(mention, term) and _tokens_align(mention,
-    term)`` do, but the mention's sides are found once, and each term word's closeness to the
+    terms: ``accepts`` answers whether the term is not confusable with the mention and every
+    content word of each has a word of the other with ``fuzz.ratio`` at least
+    ``token_min_ratio`` (tests/unit/test_match.py states that plainly and compares), but the mention's sides are found once, and each term word's closeness to the
     mention's words is computed once and remembered (a mention's candidates share words:
     "abnormality of the ..."), so a candidate costs a few dict look-ups, not word comparisons."""
 
@@ -178,7 +148,7 @@ class _MentionGuards:
 
     def accepts(self, term_words: tuple[str, ...], term_sides: frozenset[str]) -> bool:
         """``term_words``: the term's content words; ``term_sides``: its confusable-pair sides.
-        The alignment is ``_tokens_align`` with the mention's words: every term word is close
+        The alignment, with the mention's words: every term word is close
         to some mention word (its bits are not 0), and every mention word to some term word
         (the bits of all term words together cover every mention word). fuzz.ratio is
         symmetric, so one comparison per pair answers both directions."""
