@@ -124,6 +124,7 @@ def load_registry(path: Path, cache_dir: Path | None = None) -> tuple[list[Sourc
     entries: list[SourceEntry] = []
     problems: list[Problem] = []
     seen_ids: set[str] = set()
+    inside: dict[str, bool] = {}  # raw_path -> inside the raw folder (a file holds several sources)
     for index, item in enumerate(doc.get("source", []), start=1):
         label = f"[[source]] #{index}"
         if not isinstance(item, dict):
@@ -147,7 +148,9 @@ def load_registry(path: Path, cache_dir: Path | None = None) -> tuple[list[Sourc
                                     "give every source a unique source_id; the repeat was skipped"))
             continue
         raw_rel = str(item["raw_path"]).replace("\\", "/")
-        if _resolve_inside(raw_root, raw_rel) is None:
+        if raw_rel not in inside:
+            inside[raw_rel] = _resolve_inside(raw_root, raw_rel) is not None
+        if not inside[raw_rel]:
             problems.append(Problem("registry", "error", rel_name, sid,
                                     f"{label} raw_path {raw_rel!r} points outside the raw folder",
                                     "use a path relative to raw/ without '..'; this source was skipped"))
