@@ -353,18 +353,13 @@ def _surely_text(frame: pd.DataFrame, columns: list) -> bool:
 
 
 def _unique_columns(models: dict[str, type]) -> dict[str, list[str]]:
-    """table -> the columns its model declares unique (building a pandera schema is slow: each
-    model's answer is remembered for the process's life)."""
-    out = {}
-    for name, model in models.items():
-        cols = _unique_of(model)
-        if cols:
-            out[name] = list(cols)
-    return out
+    """table -> the columns its model declares unique."""
+    return {name: list(cols) for name, model in models.items() if (cols := _unique_of(model))}
 
 
 @functools.lru_cache(maxsize=None)
 def _unique_of(model: type) -> tuple[str, ...]:
+    """Building a pandera schema is slow: each model's answer is remembered for the process's life."""
     return tuple(c for c, col in model.to_schema().columns.items() if col.unique)
 
 
@@ -449,7 +444,8 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
     from pipeline.cache import stage_cache
     from pipeline.decisions import apply_decisions, read_decisions
     from pipeline.export import export_from_database
-    from pipeline.history import _advance, _changes, fact_keys, run_record, section_keys
+    from pipeline.history import (DISC_COLUMNS, FACT_COLUMNS, SECTION_COLUMNS, advance_history, changes_by_drug,
+                                  fact_keys, run_record, section_keys)
     from pipeline.parallel import parse_sources
     from pipeline.reconcile import reconcile_incremental
     from pipeline.report import update_reports
@@ -506,19 +502,17 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
         ended_at = ended_at or _now_iso()
         fact_tables = {"adverse_effects": matched["adverse_effects"], "conditions": matched["conditions"],
                        "interactions": matched["interactions"], "dosing": dosing, "statements": parsed.facts["statements"]}
-        fact_hist = _advance(prev["fact_history"], fact_keys(fact_tables), "fact_key", run_id, ended_at,
+        fact_hist = advance_history(prev["fact_history"], fact_keys(fact_tables), "fact_key", run_id, ended_at,
                              ["fact_table", "source_id", "mention", "label"])
         disc_cols = ["discrepancy_id", "drug", "topic", "severity", "summary", "values_hash"]
         disc_now = disc[disc_cols] if len(disc) else pd.DataFrame(columns=disc_cols)
-        disc_hist = _advance(prev["discrepancy_history"], disc_now, "discrepancy_id", run_id, ended_at, disc_cols[1:])
+        disc_hist = advance_history(prev["discrepancy_history"], disc_now, "discrepancy_id", run_id, ended_at, disc_cols[1:])
         sec_now = section_keys(parsed.sections).assign(last_seen_run=run_id)
         last = prev["runs"].iloc[[-1]].copy()
         old_hashes = json.loads(last["source_hashes"].iloc[0])
         last["source_hashes"] = json.dumps({s: h for s, h in old_hashes.items() if s in source_ids})
-        changes = _changes({"runs": last, "discrepancy_history": prev["discrepancy_history"],
+        changes = changes_by_drug({"runs": last, "discrepancy_history": prev["discrepancy_history"],
                             "section_history": prev["section_history"]}, sources, sec_now, disc_now, run_id, ended_at)
-    from pipeline.history import DISC_COLUMNS, FACT_COLUMNS, SECTION_COLUMNS
-
     # registry problems name registry.toml, not a raw file: an incremental run (same registry) keeps them
     quarantine_new = quarantine_table(parsed.split_problems, parsed.section_problems, parsed.extract_problems,
                                       decision_problems)

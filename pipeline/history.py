@@ -85,7 +85,8 @@ def section_keys(sections: pd.DataFrame) -> pd.DataFrame:
     return s[["source_id", "section_key", "heading", "text_sha"]]
 
 
-def _advance(prev: pd.DataFrame, current: pd.DataFrame, key: str, run_id: str, now: str, keep: list[str]) -> pd.DataFrame:
+def advance_history(prev: pd.DataFrame, current: pd.DataFrame, key: str, run_id: str, now: str,
+                    keep: list[str]) -> pd.DataFrame:
     """Merge the current rows into the history: new rows get first_seen, present rows last_seen.
     Rows: the current ones in their order, then the earlier ones no longer present (present =
     False, their last sighting kept), in the history's order. A key seen twice before counts
@@ -146,17 +147,17 @@ def update_history(prev: dict[str, pd.DataFrame], run_id: str, started_at: str, 
     runs = pd.concat([prev["runs"], pd.DataFrame([run])], ignore_index=True) if len(prev["runs"]) else pd.DataFrame([run])
 
     fact_now = fact_keys(facts)
-    fact_hist = _advance(prev["fact_history"], fact_now, "fact_key", run_id, ended_at,
+    fact_hist = advance_history(prev["fact_history"], fact_now, "fact_key", run_id, ended_at,
                          ["fact_table", "source_id", "mention", "label"])
     disc_now = discrepancies[["discrepancy_id", "drug", "topic", "severity", "summary", "values_hash"]] if len(discrepancies) \
         else pd.DataFrame(columns=["discrepancy_id", "drug", "topic", "severity", "summary", "values_hash"])
-    disc_hist = _advance(prev["discrepancy_history"], disc_now, "discrepancy_id", run_id, ended_at,
+    disc_hist = advance_history(prev["discrepancy_history"], disc_now, "discrepancy_id", run_id, ended_at,
                          ["drug", "topic", "severity", "summary", "values_hash"])
     sec_now = section_keys(sections).assign(last_seen_run=run_id)
     history = {"runs": runs.reindex(columns=RUN_COLUMNS), "fact_history": fact_hist.reindex(columns=FACT_COLUMNS),
                "discrepancy_history": disc_hist.reindex(columns=DISC_COLUMNS),
                "section_history": sec_now.reindex(columns=SECTION_COLUMNS)}
-    return history, _changes(prev, sources, sec_now, disc_now, run_id, ended_at)
+    return history, changes_by_drug(prev, sources, sec_now, disc_now, run_id, ended_at)
 
 
 def is_unchanged(change: dict) -> bool:
@@ -166,7 +167,7 @@ def is_unchanged(change: dict) -> bool:
         change.get(k) for k in ("new", "resolved", "changed", "sources"))
 
 
-def _changes(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sections_now: pd.DataFrame,
+def changes_by_drug(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sections_now: pd.DataFrame,
              disc_now: pd.DataFrame, run_id: str = "", at: str = "") -> dict[str, dict]:
     """What changed since the previous run, per drug: new, resolved and changed discrepancies, and
     the sources whose text changed with their changed sections; each with the run and time."""

@@ -14,7 +14,7 @@ import pytest
 from rapidfuzz import fuzz
 
 from pipeline.decisions import values_hash
-from pipeline.history import _advance, fact_keys
+from pipeline.history import advance_history, fact_keys
 from pipeline.reconcile import _candidate_pairs, _restated_passages
 
 WORDS = ("muscle weakness drowsiness dizziness nausea headache confusion seizures insomnia fatigue the of "
@@ -98,23 +98,23 @@ def test_history_merge_keeps_first_sightings_and_marks_what_is_gone():
                              "source_id": [f"s{k % 3}" for k in keys], "mention": [f"m{k}" for k in keys],
                              "label": [rng.choice(["caution", "avoid"]) for _ in keys]})
 
-    first = _advance(pd.DataFrame(), facts(list(range(10))), "fact_key", "r1", "t1", cols)
+    first = advance_history(pd.DataFrame(), facts(list(range(10))), "fact_key", "r1", "t1", cols)
     assert first["present"].all() and set(first["first_seen_run"]) == {"r1"}
     now = facts([3, 4, 11, 12, 5])
-    second = _advance(first, now, "fact_key", "r2", "t2", cols)
+    second = advance_history(first, now, "fact_key", "r2", "t2", cols)
     pd.testing.assert_frame_equal(second, _plain_advance(first, now, "fact_key", "r2", "t2", cols))
     by = second.set_index("fact_key")
     assert by.loc[3, "first_seen_run"] == "r1" and by.loc[3, "last_seen_run"] == "r2"
     assert by.loc[11, "first_seen_run"] == "r2"
     assert not by.loc[0, "present"] and by.loc[0, "last_seen_run"] == "r1" and by.loc[0, "mention"] == "m0"
     now = facts([0, 3])
-    third = _advance(second, now, "fact_key", "r3", "t3", cols)
+    third = advance_history(second, now, "fact_key", "r3", "t3", cols)
     pd.testing.assert_frame_equal(third, _plain_advance(second, now, "fact_key", "r3", "t3", cols))
     by = third.set_index("fact_key")
     assert by.loc[0, "present"] and by.loc[0, "first_seen_run"] == "r1" and by.loc[0, "last_seen_run"] == "r3"
     assert not by.loc[11, "present"] and by.loc[11, "last_seen_run"] == "r2"
     assert list(third["fact_key"][:2]) == [0, 3]  # current rows first, in their order
-    gone = _advance(third, facts([]), "fact_key", "r4", "t4", cols)  # a run that finds nothing
+    gone = advance_history(third, facts([]), "fact_key", "r4", "t4", cols)  # a run that finds nothing
     assert len(gone) == len(third) and not gone["present"].any()
     assert list(gone["last_seen_run"]) == list(third["last_seen_run"])
 
