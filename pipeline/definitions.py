@@ -11,7 +11,7 @@ defs = dg.Definitions(
         matching.vocabulary, matching.match_facts,
         reconciliation.reconcile_sources,
         history.run_history,
-        publish.quarantine, publish.warehouse, publish.discrepancy_report,
+        publish.quarantine, publish.publication,
     ],
     jobs=[automation.refresh_job, incremental.incremental_job],
     schedules=[automation.daily_refresh_schedule],

@@ -387,29 +387,72 @@ def fork_map(fn, state, n_items: int, workers: int, min_items: int = 2) -> list 
     that inherit ``state`` (nothing is pickled on the way in), results in chunk order. None when
     a pool cannot or need not be used (one worker, few items, no fork, inside a daemon process);
     the caller then runs ``fn(state, 0, n_items)`` itself."""
-    from concurrent.futures.process import BrokenProcessPool
+    return fork_start(fn, state, n_items, workers, min_items).result()
 
-    if (workers <= 1 or n_items < min_items or "fork" not in mp.get_all_start_methods()
-            or mp.current_process().daemon):
-        return None
-    key = id(state)
-    _FORK_STATE[key] = (fn, state)
-    n = max(1, min(n_items, workers * BATCHES_PER_WORKER))
-    bounds = [round(k * n_items / n) for k in range(n + 1)]
-    tasks = [(key, a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
-    try:
-        with _frozen_heap(), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
-            try:
-                results = pool.map(_fork_call, tasks)  # submitting starts the workers
-            except OSError as exc:  # no processes to be had here (limits, sandbox)
-                _LOG.warning("no worker processes (%s); running %s in this process", exc, fn.__name__)
-                return None
-            return list(results)  # an error raised by fn in a worker is raised here, as serially
-    except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
-        _LOG.warning("a worker process died (%s); running %s again in this process", exc, fn.__name__)
-        return None
-    finally:
-        _FORK_STATE.pop(key, None)
+
+def fork_start(fn, state, n_items: int, workers: int, min_items: int = 2) -> "ForkJob":
+    """``fork_map`` started but not awaited: the workers are forked now (before this process
+    starts anything else, such as a database's threads) and work while the caller goes on;
+    ``result()`` waits for them. Its result is None in the cases ``fork_map`` gives None."""
+    return ForkJob(fn, state, n_items, workers, min_items)
+
+
+class ForkJob:
+    """Batches of ``fn`` running in forked workers (see ``fork_start``)."""
+
+    def __init__(self, fn, state, n_items: int, workers: int, min_items: int = 2):
+        self.fn, self._pool, self._futures, self._frozen = fn, None, None, None
+        self._key = id(self)
+        if (workers <= 1 or n_items < min_items or "fork" not in mp.get_all_start_methods()
+                or mp.current_process().daemon):
+            return
+        _FORK_STATE[self._key] = (fn, state)
+        n = max(1, min(n_items, workers * BATCHES_PER_WORKER))
+        bounds = [round(k * n_items / n) for k in range(n + 1)]
+        tasks = [(self._key, a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+        self._frozen = _frozen_heap()
+        self._frozen.__enter__()
+        try:
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"))
+            self._futures = [self._pool.submit(_fork_call, t) for t in tasks]  # submitting forks the workers
+        except OSError as exc:  # no processes to be had here (limits, sandbox)
+            _LOG.warning("no worker processes (%s); running %s in this process", exc, fn.__name__)
+            self._close(cancel=True)
+
+    @property
+    def running(self) -> bool:
+        return self._futures is not None
+
+    def result(self) -> list | None:
+        """The batches' results in order (an error raised by ``fn`` in a worker is raised here, as
+        serially), or None when no pool ran, or when a worker died: the caller then runs
+        ``fn(state, 0, n_items)`` itself."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self._futures is None:
+            self._close(cancel=True)
+            return None
+        try:
+            return [f.result() for f in self._futures]
+        except BrokenProcessPool as exc:  # a worker died (killed, out of memory)
+            _LOG.warning("a worker process died (%s); running %s again in this process", exc, self.fn.__name__)
+            return None
+        finally:
+            self._close(cancel=True)
+
+    def cancel(self) -> None:
+        """Drop the batches not started and wait for the running ones to end."""
+        self._close(cancel=True)
+
+    def _close(self, cancel: bool) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
+            self._pool = None
+        self._futures = None
+        if self._frozen is not None:
+            self._frozen.__exit__(None, None, None)
+            self._frozen = None
+        _FORK_STATE.pop(self._key, None)
 
 
 @contextmanager

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pickle
 import re
+import shutil
+import uuid
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -382,17 +384,47 @@ def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.
     return written
 
 
-def _write_pages(reports: list[DrugReport], pages_dir: Path, workers: int | None) -> tuple[list[Path], dict[str, dict]]:
+def _write_pages(reports: list[DrugReport], pages_dir: Path, workers: int | None, meanwhile=None
+                 ) -> tuple[list[Path], dict[str, dict]]:
     """Every drug's page written and its ``drug_parts`` entry rendered, in batches of drugs in
-    forked workers when ``workers`` > 1: (page paths in drug order, parts by drug)."""
-    from pipeline.parallel import default_workers, fork_map
+    forked workers when ``workers`` > 1: (page paths in drug order, parts by drug).
+
+    ``meanwhile``: a callable this process runs while the workers render (a full run publishes
+    the warehouse then). The pages are then rendered into a staging folder beside ``pages_dir``
+    and moved in, each by an atomic rename, only once it has returned: if it raises, the staging
+    folder is removed and the pages already in place stay as they were. Without workers it runs
+    first and the pages are rendered after it."""
+    from pipeline.parallel import default_workers, fork_start
 
     pages_dir.mkdir(parents=True, exist_ok=True)
-    state = (reports, pages_dir)
-    batches = fork_map(_write_drug_pages, state, len(reports), default_workers() if workers is None else workers,
-                       min_items=4)
-    if batches is None:
-        return _write_drug_pages(state, 0, len(reports))
+    n_workers = default_workers() if workers is None else workers
+    if meanwhile is None:
+        state = (reports, pages_dir)
+        batches = fork_start(_write_drug_pages, state, len(reports), n_workers, min_items=4).result()
+        return _joined(batches) if batches is not None else _write_drug_pages(state, 0, len(reports))
+    staging = pages_dir.with_name(f".{pages_dir.name}.staging-{uuid.uuid4().hex[:12]}")
+    staging.mkdir()
+    try:
+        state = (reports, staging)
+        job = fork_start(_write_drug_pages, state, len(reports), n_workers, min_items=4)
+        try:
+            meanwhile()
+        except BaseException:
+            job.cancel()
+            raise
+        batches = job.result()
+        staged, parts = _joined(batches) if batches is not None else _write_drug_pages(state, 0, len(reports))
+        pages = []
+        for page in staged:
+            final = pages_dir / page.name
+            page.replace(final)
+            pages.append(final)
+        return pages, parts
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _joined(batches: list) -> tuple[list[Path], dict[str, dict]]:
     pages, parts = [], {}
     for batch_pages, batch_parts in batches:
         pages += batch_pages
@@ -437,17 +469,21 @@ def load_parts(path: Path) -> dict[str, dict]:
 @gc_paused_call
 def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
                   conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None,
-                  workers: int | None = None, parts_file: Path | None = None) -> dict[str, Path]:
+                  workers: int | None = None, parts_file: Path | None = None, meanwhile=None) -> dict[str, Path]:
     """Write every report file into ``out_dir``; returns their paths by name. Files are written
     beside their final name and renamed, so a reader never sees half a report. The drug pages
     are independent: with ``workers`` > 1 (default ``DRUG_FACTS_WORKERS``) forked processes
     render and write them in batches (the same files). With ``parts_file`` the drugs' Markdown
-    blocks and index rows are saved there for ``update_reports``."""
+    blocks and index rows are saved there for ``update_reports``.
+
+    ``meanwhile``: a callable run in this process while the workers render the pages (the full
+    run publishes the warehouse then, so the two overlap). No report file changes before it has
+    returned; if it raises, the error propagates and the report is left as it was."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if parts_file is not None and parts_file.exists():
         changes = carry_forward(changes or {}, _load_parts_or_none(parts_file) or {})
     reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects, changes)
-    pages, parts = _write_pages(reports, out_dir / "drugs", workers)
+    pages, parts = _write_pages(reports, out_dir / "drugs", workers, meanwhile)
     written = {f"html:{r.drug}": page for r, page in zip(reports, pages)}
     single = render_drug_html(reports[0]) if len(reports) == 1 else None
     written.update(write_corpus_files(out_dir, parts, discrepancies, evidence, single))

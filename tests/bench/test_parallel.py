@@ -84,3 +84,38 @@ def test_batches_keep_whole_files_in_read_order(synthetic_raw):
     assert files == sorted(files)  # the order split_all reads the files in
     assert all(len({e.raw_path for e in b} & {e.raw_path for e in other}) == 0
                for i, b in enumerate(batches) for other in batches[i + 1:])
+
+
+def _square_batch(state, a, b):
+    if state.get("fail_at") is not None and a <= state["fail_at"] < b:
+        raise ValueError(f"item {state['fail_at']} cannot be processed")
+    return [x * x for x in state["items"][a:b]]
+
+
+def test_fork_start_runs_while_the_caller_works_and_gives_the_serial_result():
+    import os
+
+    from pipeline.parallel import fork_start
+
+    state = {"items": list(range(37)), "fail_at": None, "parent": os.getpid()}
+    job = fork_start(_square_batch, state, 37, 2)
+    assert job.running
+    state["items"] = []  # the workers forked already: they work on what the state was then
+    batches = job.result()
+    assert [x for b in batches for x in b] == [x * x for x in range(37)]
+    assert len(batches) > 1 and not job.running
+
+
+def test_fork_start_raises_a_workers_error_and_declines_small_or_single_worker_jobs():
+    import pytest
+
+    from pipeline.parallel import fork_start
+
+    job = fork_start(_square_batch, {"items": list(range(20)), "fail_at": 13}, 20, 2)
+    with pytest.raises(ValueError, match="item 13"):
+        job.result()
+    assert fork_start(_square_batch, {"items": [1, 2]}, 2, 1).result() is None
+    assert fork_start(_square_batch, {"items": [1]}, 1, 2).result() is None
+    cancelled = fork_start(_square_batch, {"items": list(range(20)), "fail_at": None}, 20, 2)
+    cancelled.cancel()
+    assert not cancelled.running

@@ -57,7 +57,9 @@ def test_whole_graph_materialises_and_publishes_a_documented_warehouse(workdirs)
         con.close()
     report = paths.reports_dir() / "discrepancies.html"
     assert report.exists() and "80 mg" in report.read_text(encoding="utf-8")
-    report_meta = result.asset_materializations_for_node("discrepancy_report")[0].metadata
+    by_key = {m.asset_key.to_user_string(): m for m in result.asset_materializations_for_node("publication")}
+    assert set(by_key) == {"warehouse", "discrepancy_report"}
+    report_meta = by_key["discrepancy_report"].metadata
     assert report_meta["report"].value == report.as_uri()
     sections_meta = result.asset_materializations_for_node("section_sources")[0].metadata
     assert "preview" in sections_meta and sections_meta["dagster/row_count"].value > 0

@@ -58,3 +58,55 @@ def test_several_drugs_get_an_index_and_one_page_each(tmp_path):
 def test_overlapping_quotes_keep_every_anchor():
     html = str(highlighted_source("abcdefghij", [(0, 5), (3, 8)], "s"))
     assert 'id="src-s-0"' in html and 'id="src-s-3"' in html
+
+
+def _many_drugs(n: int):
+    s1, d1, e1, empty = _tables("Text about a drug for the report page, long enough to quote from it.")
+    parts = [(s1.assign(source_id=f"s{k}", drug=f"drug{k:02d}"), d1.assign(discrepancy_id=f"d{k}", drug=f"drug{k:02d}"),
+              e1.assign(discrepancy_id=f"d{k}", source_id=f"s{k}")) for k in range(n)]
+    return (*(pd.concat([p[i] for p in parts], ignore_index=True) for i in range(3)), empty)
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_pages_rendered_while_the_caller_works_give_the_same_files_and_nothing_moves_before_it_returns(tmp_path):
+    sources, disc, ev, empty = _many_drugs(12)
+    plain = write_reports(tmp_path / "plain", sources, disc, ev, empty, empty, workers=2)
+    seen = {}
+
+    def meanwhile():  # once the workers have rendered every page, the report is still untouched
+        import time
+
+        root = tmp_path / "overlap"
+        deadline = time.monotonic() + 30
+        while len(list(root.rglob("*.html"))) < 12 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen["files"] = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                               if p.is_file() and "staging" not in p.parent.name)
+
+    overlap = write_reports(tmp_path / "overlap", sources, disc, ev, empty, empty, workers=2, meanwhile=meanwhile)
+    assert seen["files"] == []
+    assert _tree(tmp_path / "plain") == _tree(tmp_path / "overlap")
+    assert {k: v.relative_to(tmp_path / "plain") for k, v in plain.items()} == \
+           {k: v.relative_to(tmp_path / "overlap") for k, v in overlap.items()}
+    assert not [p for p in (tmp_path / "overlap").iterdir() if "staging" in p.name]
+
+
+def test_an_error_in_the_callers_work_leaves_the_old_report_whole(tmp_path):
+    import pytest
+
+    sources, disc, ev, empty = _many_drugs(12)
+    write_reports(tmp_path, sources, disc, ev, empty, empty, workers=2)
+    before = _tree(tmp_path)
+
+    def failing():
+        raise RuntimeError("the warehouse could not be written")
+
+    changed = disc.assign(summary="a different summary")
+    for workers in (1, 2):
+        with pytest.raises(RuntimeError, match="could not be written"):
+            write_reports(tmp_path, sources, changed, ev, empty, empty, workers=workers, meanwhile=failing)
+        assert _tree(tmp_path) == before
+        assert not [p for p in tmp_path.iterdir() if "staging" in p.name]
