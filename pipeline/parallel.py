@@ -4,10 +4,11 @@ Each raw file's sources are independent of every other file's, so the work is cu
 of whole raw files (contiguous in the order ``split_all`` reads them) and each worker runs the
 project's own serial functions on its batch: ``split_all`` on the batch's registry entries,
 then ``section_rows`` and ``extract_rows`` (the row-producing halves of ``section_all`` and
-``extract_all``). The parent joins the batches' rows in batch order and builds the tables with
-the same code as the serial functions, so the result is the serial result: same rows, same
-order, same dtypes (tests/bench/test_parallel.py checks this on the seed and on a synthetic
-corpus).
+``extract_all``). Each worker builds its batch's tables with the same code as the serial
+functions, and the parent joins them in batch order (``joined_frames``: a column two batches typed
+differently is typed again from all its values), so the result is the serial result: same rows,
+same order, same dtypes (tests/bench/test_parallel.py checks this on the seed and on a synthetic
+corpus; tests/unit/test_fast_paths.py checks the join against building from all rows).
 
 Workers share the content-hash caches (``pipeline.cache.SourceCache`` directories): an entry is
 written under a temporary name and renamed, so two processes never see half an entry.
@@ -146,14 +147,22 @@ def _parse_batch(task: tuple) -> dict:
         "index": index, "sources": sources, "segments": segments, "split_problems": split_problems,
         "sec_rows": sec_rows, "item_rows": item_rows, "sec_problems": sec_problems,
         "fact_rows": fact_rows, "ext_problems": ext_problems,
-        "seconds": {"split": t1 - t0, "sections": t2 - t1, "extract": t3 - t2},
         "hits": {"sections": sec_cache.hits if sec_cache else 0, "facts": fact_cache.hits if fact_cache else 0},
         "misses": {"sections": sec_cache.misses if sec_cache else 0, "facts": fact_cache.misses if fact_cache else 0},
         "used": {"sections": sec_cache.used if sec_cache else set(), "facts": fact_cache.used if fact_cache else set()},
-        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
+    built = {"sections": 0.0, "extract": 0.0}
     if exchange_dir:
-        return _write_parquet(out, Path(exchange_dir) / f"batch-{index:05d}")
+        out = _write_parquet(out, Path(exchange_dir) / f"batch-{index:05d}")
+    else:  # the batch's tables built here, in parallel, rather than from every batch's rows in the parent
+        t = time.perf_counter()
+        out["sec_frames"] = section_frames(out.pop("sec_rows"), out.pop("item_rows"))
+        built["sections"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out["fact_frames"] = frames_from_rows(out.pop("fact_rows"))
+        built["extract"] = time.perf_counter() - t
+    out["seconds"] = {"split": t1 - t0, "sections": t2 - t1 + built["sections"], "extract": t3 - t2 + built["extract"]}
+    out["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return out
 
 
@@ -182,6 +191,22 @@ def _retype(frame: pd.DataFrame) -> pd.DataFrame:
     whose column was all missing comes back as objects; joined with the others it must take
     their type)."""
     return pd.DataFrame({c: frame[c].tolist() for c in frame.columns}, columns=frame.columns)
+
+
+def joined_frames(parts: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
+    """Batches' tables, each built by ``pd.DataFrame(rows)``, joined into the table
+    ``pd.DataFrame(all rows)`` gives (``empty`` when no batch has a row). Concatenation keeps a
+    column's type when every batch typed it alike; a column typed differently by two batches
+    (missing everywhere in one, say) is typed again from all its values, as from all the rows."""
+    kept = [p for p in parts if len(p)]
+    if not kept:
+        return empty
+    frame = pd.concat(kept, ignore_index=True)
+    if len(kept) > 1:
+        for col in frame.columns:
+            if len({str(p[col].dtype) for p in kept}) > 1:
+                frame[col] = pd.Series(frame[col].tolist())
+    return frame
 
 
 def _read_parquet_batches(results: list[dict]) -> dict[str, pd.DataFrame]:
@@ -229,10 +254,11 @@ def parse_sources(raw_root: Path, entries: list[SourceEntry], max_bytes: int, co
             sources_parts = [tables["sources"]] if len(tables["sources"]) else []
             segment_parts = [tables["segments"]] if len(tables["segments"]) else []
         else:
-            sec_all = [r for res in results for r in res["sec_rows"]]
-            item_all = [r for res in results for r in res["item_rows"]]
-            sections, items = section_frames(sec_all, item_all)
-            facts = frames_from_rows({t: [r for res in results for r in res["fact_rows"][t]] for t in FACT_TABLES})
+            empty_sections, empty_items = section_frames([], [])
+            sections = joined_frames([res["sec_frames"][0] for res in results], empty_sections)
+            items = joined_frames([res["sec_frames"][1] for res in results], empty_items)
+            empty_facts = frames_from_rows({})
+            facts = {t: joined_frames([res["fact_frames"][t] for res in results], empty_facts[t]) for t in FACT_TABLES}
             sources_parts = [res["sources"] for res in results if len(res["sources"])]
             segment_parts = [res["segments"] for res in results if len(res["segments"])]
         sources = pd.concat(sources_parts, ignore_index=True) if sources_parts else pd.DataFrame()

@@ -240,3 +240,30 @@ def test_insert_refuses_numbers_bound_for_a_text_column_and_skips_the_check_only
     nan_rows = pd.DataFrame({"a": pd.Series(["z", np.nan], dtype=object), "b": ["w", "v"]})  # NaN: DuckDB is asked
     assert not _surely_text(nan_rows, ["a"])
     assert _insert(con, "t", nan_rows) == 2
+
+
+def test_batch_tables_joined_equal_the_table_built_from_all_rows():
+    from pipeline.parallel import joined_frames
+
+    rng = random.Random(7)
+    values = {  # per column, the kinds of value a batch may hold; a batch may also hold only None
+        "text": ["a", "bb", "ccc"], "count": [1, 2, 30], "score": [0.5, 1.25], "flag": [True, False],
+        "mixed": [1, "x"],
+    }
+    for trial in range(60):
+        batches = []
+        for _ in range(rng.randint(1, 5)):
+            rows = []
+            for _ in range(rng.randint(0, 6)):
+                missing = {c for c in values if rng.random() < 0.3} if rng.random() < 0.5 else set()
+                rows.append({c: (None if c in missing else rng.choice(v)) for c, v in values.items()})
+            if rng.random() < 0.3:  # a batch where one column is missing throughout
+                gone = rng.choice(list(values))
+                for r in rows:
+                    r[gone] = None
+            batches.append(rows)
+        every = [r for rows in batches for r in rows]
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in values})
+        got = joined_frames([pd.DataFrame(rows) for rows in batches], empty)
+        want = pd.DataFrame(every) if every else empty
+        pd.testing.assert_frame_equal(got, want, check_exact=True, obj=f"trial {trial}")
