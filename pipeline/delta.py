@@ -132,12 +132,13 @@ def run_start_state(raw_dir: Path, decisions_path: Path, vocabulary_key: str, ca
     """Taken when a full run starts, before it reads anything: the fingerprint and the hash of
     every raw file the registry names. Anything edited after this point differs from what the
     manifest records, so the next plan picks it up (a later snapshot could hide such an edit)."""
-    from pipeline.registry import resolve_raw_file
+    from pipeline.registry import raw_file_resolver
 
     entries, _ = load_registry(raw_dir / "registry.toml", cache_dir)
+    resolve_raw_file = raw_file_resolver(raw_dir)
     files = {}
     for rel in sorted({e.raw_path for e in entries}):
-        path = resolve_raw_file(raw_dir, rel)
+        path = resolve_raw_file(rel)
         files[rel] = file_sha256(path) if path is not None else ""
     return {"fingerprint": fingerprint(raw_dir, decisions_path, vocabulary_key), "files": files}
 
@@ -263,13 +264,14 @@ def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabula
     if differs:
         return Plan("full", "changed since the last full run: " + ", ".join(differs))
     entries, _ = load_registry(raw_dir / "registry.toml", cache_dir)
-    from pipeline.registry import resolve_raw_file
+    from pipeline.registry import raw_file_resolver
 
+    resolve_raw_file = raw_file_resolver(raw_dir)
     known, stats = manifest["files"], manifest.get("stats", {})
     changed = set()
     for rel in sorted({e.raw_path for e in entries}):
         try:
-            path = resolve_raw_file(raw_dir, rel)
+            path = resolve_raw_file(rel)
             st = path.stat()
             if rel in known and stats.get(rel) == [st.st_size, st.st_mtime_ns]:
                 continue  # same size and time as the bytes the last run read
@@ -333,7 +335,7 @@ def _insert(con, table: str, frame: pd.DataFrame) -> int:
         if texted:
             raise DeltaError(f"{table}: column(s) {', '.join(texted)} are text in the published warehouse (the table was "
                              "empty in the last full run) but not in the new rows; nothing was published (run refresh_job)")
-        con.execute(f"INSERT INTO {_quote_ident(table)} BY NAME SELECT * FROM delta_rows")
+        con.execute(f"INSERT INTO {_quote_ident(table)} BY NAME SELECT * FROM delta_rows").fetchall()  # done before more
     finally:
         con.unregister("delta_rows")
     return len(frame)
@@ -363,17 +365,27 @@ def _unique_of(model: type) -> tuple[str, ...]:
     return tuple(c for c, col in model.to_schema().columns.items() if col.unique)
 
 
-def _check_unique(con, models: dict[str, type]) -> list[str]:
-    """Columns the models declare unique that are not unique over the whole updated tables."""
+def _check_unique(con, models: dict[str, type], inserted: dict[str, pd.DataFrame]) -> list[str]:
+    """Columns the models declare unique that are not unique over the whole updated tables.
+    The published tables were unique (a full run checks every row, an incremental run this
+    way), and deleting rows or moving the history's last-seen marks adds no duplicate, so only
+    a value of an ``inserted`` row can now be held twice: only those values are counted."""
     bad = []
     for table, cols in _unique_columns(models).items():
+        frame = inserted.get(table)
+        if frame is None or not len(frame):
+            continue
         for col in cols:
-            dup = con.execute(f"SELECT count(*) - count(DISTINCT {_quote_ident(col)}) FROM {_quote_ident(table)}"
-                              ).fetchone()[0]
+            con.register("delta_unique_keys", frame[[col]])
+            try:
+                dup = con.execute(f"SELECT count(*) - count(DISTINCT {_quote_ident(col)}) FROM {_quote_ident(table)} "
+                                  f"WHERE {_quote_ident(col)} IN (SELECT {_quote_ident(col)} FROM delta_unique_keys)"
+                                  ).fetchall()[0][0]  # fetched to the end: DuckDB registers nothing meanwhile
+            finally:
+                con.unregister("delta_unique_keys")
             if dup:
                 bad.append(f"{table}.{col}: {dup} duplicate value(s)")
     return bad
-
 
 
 def _changed_buckets(drugs: set[str], files: set[str]) -> dict[str, set[str] | None]:
@@ -563,7 +575,7 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
                 hashes = dict(con.execute("SELECT source_id, sha256 FROM sources").fetchall())
                 run_row = pd.DataFrame([run_record(run_id, started_at, ended_at, hashes, counts, severity)])
                 result.rows_inserted["runs"] = _insert(con, "runs", run_row)
-                bad = _check_unique(con, WAREHOUSE_MODELS)
+                bad = _check_unique(con, WAREHOUSE_MODELS, {**new, "runs": run_row})
                 failures = checks.result()
                 if failures:
                     raise DeltaError("new rows failed their schema checks; nothing was published:\n"

@@ -6,6 +6,8 @@ stops the others. No path may point outside the raw folder.
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -49,16 +51,30 @@ def authority_label(tier: int) -> str:
     return source_kinds()["authority_labels"].get(int(tier), "unknown")
 
 
-def _resolve_inside(raw_root: Path, rel: str) -> Path | None:
-    """The file ``rel`` inside ``raw_root``, or None when it would escape it."""
-    if not rel or Path(rel).is_absolute():
-        return None
-    candidate = (raw_root / rel).resolve()
-    try:
-        candidate.relative_to(raw_root.resolve())
-    except ValueError:
-        return None
-    return candidate
+def raw_file_resolver(raw_root: Path):
+    """A function rel -> the file ``rel`` inside ``raw_root`` (resolved as ``Path.resolve`` does),
+    or None when it would escape it. The folder is resolved once for all the files asked for;
+    a plain file name that is no link then costs one ``lstat``, not a walk of the whole path."""
+    root = raw_root.resolve()
+
+    def resolve(rel: str) -> Path | None:
+        if not rel or Path(rel).is_absolute():
+            return None
+        if "/" not in rel and rel not in (".", ".."):
+            candidate = root / rel
+            try:
+                if not stat.S_ISLNK(os.lstat(candidate).st_mode):
+                    return candidate
+            except OSError:  # missing or unreadable: resolve() leaves such a name as it is
+                return candidate
+        candidate = (root / rel).resolve()
+        try:
+            candidate.relative_to(root)
+        except ValueError:
+            return None
+        return candidate
+
+    return resolve
 
 
 def load_registry(path: Path, cache_dir: Path | None = None) -> tuple[list[SourceEntry], list[Problem]]:
@@ -125,6 +141,7 @@ def load_registry(path: Path, cache_dir: Path | None = None) -> tuple[list[Sourc
     problems: list[Problem] = []
     seen_ids: set[str] = set()
     inside: dict[str, bool] = {}  # raw_path -> inside the raw folder (a file holds several sources)
+    resolve_inside = raw_file_resolver(raw_root)
     for index, item in enumerate(doc.get("source", []), start=1):
         label = f"[[source]] #{index}"
         if not isinstance(item, dict):
@@ -149,7 +166,7 @@ def load_registry(path: Path, cache_dir: Path | None = None) -> tuple[list[Sourc
             continue
         raw_rel = str(item["raw_path"]).replace("\\", "/")
         if raw_rel not in inside:
-            inside[raw_rel] = _resolve_inside(raw_root, raw_rel) is not None
+            inside[raw_rel] = resolve_inside(raw_rel) is not None
         if not inside[raw_rel]:
             problems.append(Problem("registry", "error", rel_name, sid,
                                     f"{label} raw_path {raw_rel!r} points outside the raw folder",
@@ -195,4 +212,6 @@ def load_registry(path: Path, cache_dir: Path | None = None) -> tuple[list[Sourc
 
 
 def resolve_raw_file(raw_root: Path, rel: str) -> Path | None:
-    return _resolve_inside(raw_root, rel)
+    """The file ``rel`` inside ``raw_root``, or None when it would escape it (for many files of
+    one folder, ``raw_file_resolver``)."""
+    return raw_file_resolver(raw_root)(rel)

@@ -233,8 +233,9 @@ def split_all(raw_root: Path, entries: list[SourceEntry], max_bytes: int, contro
               ) -> tuple[pd.DataFrame, pd.DataFrame, list[Problem]]:
     """Read every raw file named in the registry and split it. Returns (sources, raw_segments,
     problems); a file that cannot be read costs only its own sources."""
-    from pipeline.registry import resolve_raw_file
+    from pipeline.registry import raw_file_resolver
 
+    resolve_raw_file = raw_file_resolver(raw_root)
     by_file: dict[str, list[SourceEntry]] = {}
     for e in entries:
         by_file.setdefault(e.raw_path, []).append(e)
@@ -242,7 +243,7 @@ def split_all(raw_root: Path, entries: list[SourceEntry], max_bytes: int, contro
     all_segments: list[dict] = []
     problems: list[Problem] = []
     for raw_rel, file_entries in sorted(by_file.items()):
-        path = resolve_raw_file(raw_root, raw_rel)
+        path = resolve_raw_file(raw_rel)
         decoded, probs = read_raw_text(path, raw_rel, max_bytes, control_ratio)
         problems += probs
         if decoded.text is None:

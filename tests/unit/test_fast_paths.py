@@ -267,3 +267,71 @@ def test_batch_tables_joined_equal_the_table_built_from_all_rows():
         got = joined_frames([pd.DataFrame(rows) for rows in batches], empty)
         want = pd.DataFrame(every) if every else empty
         pd.testing.assert_frame_equal(got, want, check_exact=True, obj=f"trial {trial}")
+
+
+def test_incremental_unique_check_counting_only_inserted_keys_finds_what_a_whole_table_count_finds():
+    import duckdb
+
+    from pipeline.delta import _check_unique
+
+    class Model:  # the unique columns are all _check_unique asks of a model
+        pass
+
+    from pipeline import delta
+
+    rng = random.Random(3)
+    for trial in range(40):
+        kept = rng.sample(range(200), rng.randint(0, 60))  # unique before the update
+        new_keys = [rng.randrange(260) for _ in range(rng.randint(1, 20))]
+        con = duckdb.connect()
+        con.register("kept", pd.DataFrame({"fact_id": [f"f{k}" for k in kept], "x": range(len(kept))}))
+        con.execute("CREATE TABLE adverse_effects AS SELECT * FROM kept").fetchall()
+        new = pd.DataFrame({"fact_id": [f"f{k}" for k in new_keys], "x": range(len(new_keys))})
+        con.register("new_rows", new)
+        con.execute("INSERT INTO adverse_effects SELECT * FROM new_rows").fetchall()
+        whole = con.execute("SELECT count(*) - count(DISTINCT fact_id) FROM adverse_effects").fetchall()[0][0]
+        original = delta._unique_columns
+        delta._unique_columns = lambda models: {"adverse_effects": ["fact_id"]}
+        try:
+            bad = _check_unique(con, {"adverse_effects": Model}, {"adverse_effects": new})
+        finally:
+            delta._unique_columns = original
+        assert bad == ([f"adverse_effects.fact_id: {whole} duplicate value(s)"] if whole else []), trial
+        con.close()
+
+
+def test_raw_file_resolver_equals_resolving_each_path_whole(tmp_path):
+    import os
+
+    from pathlib import Path
+
+    from pipeline.registry import raw_file_resolver
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("x")
+    real_raw = tmp_path / "real_raw"
+    (real_raw / "sub").mkdir(parents=True)
+    for name in ("a.txt", "sub/b.txt"):
+        (real_raw / name).write_text("x")
+    os.symlink(outside / "secret.txt", real_raw / "out_link.txt")
+    os.symlink(real_raw / "a.txt", real_raw / "in_link.txt")
+    os.symlink(outside, real_raw / "out_dir")
+    raw = tmp_path / "raw"  # the raw folder itself reached through a link
+    os.symlink(real_raw, raw)
+
+    def plain(rel):  # the definition: resolve the whole path, keep it only inside the folder
+        if not rel or Path(rel).is_absolute():
+            return None
+        candidate = (raw / rel).resolve()
+        try:
+            candidate.relative_to(raw.resolve())
+        except ValueError:
+            return None
+        return candidate
+
+    rels = ["a.txt", "sub/b.txt", "missing.txt", "sub", "out_link.txt", "in_link.txt", "out_dir", "out_dir/secret.txt",
+            "../outside/secret.txt", "sub/../a.txt", "..", ".", "", str(outside / "secret.txt"), "a.txt/", "nested/missing"]
+    resolve = raw_file_resolver(raw)
+    for rel in rels:
+        assert resolve(rel) == plain(rel), rel
