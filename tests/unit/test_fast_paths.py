@@ -335,3 +335,53 @@ def test_raw_file_resolver_equals_resolving_each_path_whole(tmp_path):
     resolve = raw_file_resolver(raw)
     for rel in rels:
         assert resolve(rel) == plain(rel), rel
+
+
+def test_text_columns_validate_exactly_as_pandera_str_columns():
+    import pandera.pandas as pa
+    from pandera.typing import Series
+
+    from pipeline.schemas import Text
+
+    class AsText(pa.DataFrameModel):
+        class Config:
+            coerce = True
+        a: Series[Text] = pa.Field(nullable=True)
+        b: Series[Text] = pa.Field(str_length={"min_value": 1})
+
+    class AsStr(pa.DataFrameModel):
+        class Config:
+            coerce = True
+        a: Series[str] = pa.Field(nullable=True)
+        b: Series[str] = pa.Field(str_length={"min_value": 1})
+
+    frames = [
+        pd.DataFrame({"a": ["x", None, "y"], "b": ["p", "q", "r"]}),
+        pd.DataFrame({"a": pd.Series([], dtype="str"), "b": pd.Series([], dtype="str")}),
+        pd.DataFrame({"a": pd.Series([], dtype=object), "b": pd.Series([], dtype=object)}),
+        pd.DataFrame({"a": [None, None], "b": ["x", None]}),          # a null where none may be
+        pd.DataFrame({"a": [1, 2], "b": [3.5, True]}),                 # numbers and flags coerced to text
+        pd.DataFrame({"a": pd.Series(["x", 1], dtype=object), "b": ["", "y"]}),  # an empty string fails a check
+        pd.DataFrame({"a": ["x"]}),                                    # a column missing
+    ]
+
+    def outcome(model, frame):
+        try:
+            out = model.validate(frame.copy(), lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            cases = exc.failure_cases.to_dict("records")
+            return "fail", sorted((str(r["column"]).replace(model.__name__, "<model>"), str(r["check"]).replace("Text", "str"),
+                                   str(r["failure_case"])) for r in cases)
+        return "pass", out.dtypes.astype(str).tolist(), out.astype(object).where(out.notna(), None).values.tolist()
+
+    class AsTextStrict(AsText):
+        class Config:
+            coerce = False
+
+    class AsStrStrict(AsStr):
+        class Config:
+            coerce = False
+
+    for frame in frames:
+        assert outcome(AsText, frame) == outcome(AsStr, frame)
+        assert outcome(AsTextStrict, frame) == outcome(AsStrStrict, frame)
