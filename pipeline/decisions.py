@@ -65,12 +65,13 @@ def apply_decisions(discrepancies: pd.DataFrame, evidence: pd.DataFrame, rows: l
     lines may still name, with their current fingerprints (an incremental run passes the
     unchanged drugs' published ones, so the reviews table covers every decision)."""
     problems: list[Problem] = []
-    current = values_hash(evidence)
-    known = set(discrepancies["discrepancy_id"]) if len(discrepancies) else set()
+    hashes = values_hash(evidence)
+    current = dict(zip(hashes.index.tolist(), hashes.tolist()))  # a dict: looked up once per discrepancy
+    ids = discrepancies["discrepancy_id"].tolist() if len(discrepancies) else []
+    known = set(ids)
     if others is not None and len(others):
-        current = pd.concat([pd.Series(others["values_hash"].tolist(), index=others["discrepancy_id"].tolist(),
-                                       dtype=object), current])
-        known |= set(others["discrepancy_id"])
+        current = {**dict(zip(others["discrepancy_id"].tolist(), others["values_hash"].tolist())), **current}
+        known.update(others["discrepancy_id"].tolist())
     decided: dict[str, dict] = {}
     for row in rows:
         did, status = row.get("discrepancy_id", ""), row.get("status", "").lower()
@@ -101,6 +102,6 @@ def apply_decisions(discrepancies: pd.DataFrame, evidence: pd.DataFrame, rows: l
                         "comment": row.get("comment", ""), "values_hash_at_decision": made_on,
                         "current_values_hash": now, "reopened": reopened, "line": int(row["line"])})
     out = discrepancies.copy()
-    out["status"] = [status_of.get(d, "open") for d in out["discrepancy_id"]] if len(out) else pd.Series(dtype=str)
-    out["values_hash"] = [current.get(d, "") for d in out["discrepancy_id"]] if len(out) else pd.Series(dtype=str)
+    out["status"] = [status_of.get(d, "open") for d in ids] if len(out) else pd.Series(dtype=str)
+    out["values_hash"] = [current.get(d, "") for d in ids] if len(out) else pd.Series(dtype=str)
     return out, pd.DataFrame(reviews, columns=REVIEW_COLUMNS), problems
