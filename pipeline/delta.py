@@ -594,15 +594,19 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
                     leftover.unlink()
     with stage("export+report"):
         try:
-            # DuckDB writes the Parquet buckets in a thread (its COPY runs without the GIL) while
-            # this thread renders the report: the two overlap on the machine's two cores
-            with ThreadPoolExecutor(1) as pool:
-                exported = pool.submit(export_from_database, warehouse_path, list(WAREHOUSE_MODELS),
-                                       warehouse_path.parent / "parquet", _changed_buckets(drugs, files))
+            # DuckDB writes the Parquet buckets in two threads, half of the tables each (its COPY
+            # runs without the GIL), while this thread renders the report: all three overlap
+            buckets = _changed_buckets(drugs, files)
+            names = [name for name in WAREHOUSE_MODELS if name in buckets]
+            with ThreadPoolExecutor(2) as pool:
+                exported = [pool.submit(export_from_database, warehouse_path, names[k::2],
+                                        warehouse_path.parent / "parquet", {n: buckets[n] for n in names[k::2]})
+                            for k in range(2)]
                 result.report_files = update_reports(
                     reports_dir, parts_path(warehouse_path.parent), sources, disc, evidence, matched["conditions"],
                     matched["adverse_effects"], changes, warehouse_path, drugs, workers=1)
-                exported.result()
+                for done in exported:
+                    done.result()
             update_manifest(warehouse_path.parent, files, sources, raw_dir)
         except BaseException as exc:
             # the warehouse is already in place: without a manifest the next run is a full one,
