@@ -151,6 +151,7 @@ def _parse_batch(task: tuple) -> dict:
         "misses": {"sections": sec_cache.misses if sec_cache else 0, "facts": fact_cache.misses if fact_cache else 0},
         "used": {"sections": sec_cache.used if sec_cache else set(), "facts": fact_cache.used if fact_cache else set()},
     }
+    del sec_rows, item_rows, fact_rows  # held by ``out`` only: each list is freed once its table is built
     built = {"sections": 0.0, "extract": 0.0}
     if exchange_dir:
         out = _write_parquet(out, Path(exchange_dir) / f"batch-{index:05d}")
