@@ -103,3 +103,48 @@ def test_dagster_cli_loads_the_code_location_with_no_flags(tmp_path):
                             timeout=300)
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert "raw_files_sensor" in listed.stdout and "daily_refresh_schedule" in listed.stdout
+
+
+def test_with_worker_processes_the_graph_renders_pages_while_publishing_and_publishes_the_same(workdirs, monkeypatch):
+    """DRUG_FACTS_WORKERS=2 on five drugs: the publication step forks the page workers before it
+    writes DuckDB, and the warehouse and the report equal those of a one-process run."""
+    import shutil
+
+    from pipeline import parallel
+    from pipeline.schemas import WAREHOUSE_MODELS
+    from tests.integration.test_incremental import _corpus
+
+    shutil.rmtree(workdirs / "raw")
+    _corpus(workdirs / "raw")
+    started = []
+    real_start = parallel.fork_start
+
+    def recording_start(fn, state, n_items, workers, min_items=2):
+        job = real_start(fn, state, n_items, workers, min_items)
+        started.append((fn.__name__, job.running))
+        return job
+
+    monkeypatch.setattr(parallel, "fork_start", recording_start)
+    outputs = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv("DRUG_FACTS_WORKERS", workers)
+        monkeypatch.setenv("DRUG_FACTS_WAREHOUSE_DIR", str(workdirs / f"warehouse{workers}"))
+        monkeypatch.setenv("DRUG_FACTS_REPORTS_DIR", str(workdirs / f"reports{workers}"))
+        assert _materialize().success
+        con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+        try:
+            tables = {name: con.execute(f'SELECT * FROM "{name}"').df() for name in WAREHOUSE_MODELS
+                      if name != "runs" and not name.endswith("_history")}
+        finally:
+            con.close()
+        reports = paths.reports_dir()
+        assert not [p for p in reports.iterdir() if "staging" in p.name]
+        outputs[workers] = (tables, sorted(p.name for p in (reports / "drugs").iterdir()),
+                            {name: (reports / name).read_bytes() for name in ("discrepancies.csv",
+                                                                             "discrepancy_evidence.csv")})
+    assert ("_write_drug_pages", True) in started  # the pages were rendered in forked workers
+    one, two = outputs["1"], outputs["2"]
+    for name in one[0]:
+        pd.testing.assert_frame_equal(one[0][name], two[0][name], obj=name)
+    assert one[1] == two[1] and len(one[1]) == 5
+    assert one[2] == two[2]
