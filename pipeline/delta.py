@@ -376,6 +376,8 @@ def _check_unique(con, models: dict[str, type], inserted: dict[str, pd.DataFrame
         if frame is None or not len(frame):
             continue
         for col in cols:
+            if col not in frame.columns:  # the schema check reports the missing column
+                continue
             con.register("delta_unique_keys", frame[[col]])
             try:
                 dup = con.execute(f"SELECT count(*) - count(DISTINCT {_quote_ident(col)}) FROM {_quote_ident(table)} "

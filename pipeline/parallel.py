@@ -80,7 +80,7 @@ class ParseResult:
     facts: dict[str, pd.DataFrame]
     extract_problems: list[Problem]
     stage_seconds: dict[str, float] = field(default_factory=dict)   # summed over workers
-    join_seconds: float = 0.0                                      # building the tables in the parent
+    join_seconds: float = 0.0                                      # joining the batches' tables in the parent
     cache_hits: dict[str, int] = field(default_factory=dict)
     cache_misses: dict[str, int] = field(default_factory=dict)
     worker_peak_rss: int = 0                                       # bytes, largest worker
@@ -198,7 +198,10 @@ def joined_frames(parts: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFram
     """Batches' tables, each built by ``pd.DataFrame(rows)``, joined into the table
     ``pd.DataFrame(all rows)`` gives (``empty`` when no batch has a row). Concatenation keeps a
     column's type when every batch typed it alike; a column typed differently by two batches
-    (missing everywhere in one, say) is typed again from all its values, as from all the rows."""
+    (missing everywhere in one, say) is typed again from the batches' values, as from all the
+    rows. That is exact for the kinds of column the stages' rows hold (text, integers, numbers,
+    flags, each possibly missing); a column mixing kinds, which no table has, would get its
+    values as its batches typed them (1.0 for 1 where a batch made the column numbers)."""
     kept = [p for p in parts if len(p)]
     if not kept:
         return empty
@@ -206,7 +209,7 @@ def joined_frames(parts: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFram
     if len(kept) > 1:
         for col in frame.columns:
             if len({str(p[col].dtype) for p in kept}) > 1:
-                frame[col] = pd.Series(frame[col].tolist())
+                frame[col] = pd.Series([v for p in kept for v in p[col].tolist()])
     return frame
 
 
@@ -242,7 +245,7 @@ def parse_sources(raw_root: Path, entries: list[SourceEntry], max_bytes: int, co
              for k, g in enumerate(groups)]
     try:
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        with _frozen_heap(), ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with _frozen_heap(), _pool(workers, ctx) as pool:
             results = list(pool.map(_parse_batch, tasks))
         t_join = time.perf_counter()
         if exchange == "parquet":
@@ -324,7 +327,7 @@ def section_all_parallel(sources: pd.DataFrame, cache: SourceCache | None = None
     spec = CacheSpec.of(cache)
     chunks = _source_chunks(sources, workers * BATCHES_PER_WORKER)
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with _pool(workers, ctx) as pool:
         results = list(pool.map(_section_chunk, [(c, spec) for c in chunks]))
     secs = [r for res in results for r in res[0]]
     items = [r for res in results for r in res[1]]
@@ -366,7 +369,7 @@ def extract_all_parallel(sources: pd.DataFrame, sections: pd.DataFrame, items: p
         tasks.append((chunk, sec_fields, {s: [tuple(r) for r in sec_by.get(s, [])] for s in ids if s in sec_by},
                       item_fields, {s: [tuple(r) for r in item_by.get(s, [])] for s in ids if s in item_by}, spec))
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with _pool(workers, ctx) as pool:
         results = list(pool.map(_extract_chunk, tasks))
     rows = {t: [r for res in results for r in res[0][t]] for t in FACT_TABLES}
     problems = [p for res in results for p in res[1]]
@@ -425,9 +428,12 @@ def fork_start(fn, state, n_items: int, workers: int, min_items: int = 2) -> "Fo
 
 
 class ForkJob:
-    """Batches of ``fn`` running in forked workers (see ``fork_start``)."""
+    """Batches of ``fn`` running in forked workers (see ``fork_start``). Its owner calls
+    ``result()`` or ``cancel()``: until then the workers, the frozen heap and the state stay."""
 
     def __init__(self, fn, state, n_items: int, workers: int, min_items: int = 2):
+        from concurrent.futures.process import BrokenProcessPool
+
         self.fn, self._pool, self._futures, self._frozen = fn, None, None, None
         self._key = id(self)
         if (workers <= 1 or n_items < min_items or "fork" not in mp.get_all_start_methods()
@@ -440,9 +446,9 @@ class ForkJob:
         self._frozen = _frozen_heap()
         self._frozen.__enter__()
         try:
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"))
+            self._pool = _pool(workers, mp.get_context("fork"))
             self._futures = [self._pool.submit(_fork_call, t) for t in tasks]  # submitting forks the workers
-        except OSError as exc:  # no processes to be had here (limits, sandbox)
+        except (OSError, BrokenProcessPool) as exc:  # no processes to be had (limits, sandbox), or one died
             _LOG.warning("no worker processes (%s); running %s in this process", exc, fn.__name__)
             self._close(cancel=True)
 
@@ -480,6 +486,31 @@ class ForkJob:
             self._frozen.__exit__(None, None, None)
             self._frozen = None
         _FORK_STATE.pop(self._key, None)
+
+
+def _pool(workers: int, ctx) -> ProcessPoolExecutor:
+    """A pool whose workers die with the process that started them (see ``_die_with_parent``)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent,
+                               initargs=(os.getpid(),))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker start-up: ask the kernel to kill this worker when its parent dies (Linux
+    ``PR_SET_PDEATHSIG``), so a run killed while its workers work (out of memory, a forced stop)
+    leaves none of them blocked on the pool's pipe, holding its copy of the parent's memory.
+    The kernel sends the signal when the *thread* that forked the worker ends, so a pool must be
+    started from a thread that outlives it (every caller here starts and awaits it in one call).
+    Elsewhere nothing is done: the pool ends its workers when the parent exits normally."""
+    try:
+        import ctypes
+        import signal
+
+        if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) != 0:  # 1 = PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):  # no prctl on this system
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
 
 
 @contextmanager

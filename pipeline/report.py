@@ -402,6 +402,8 @@ def _write_pages(reports: list[DrugReport], pages_dir: Path, workers: int | None
         state = (reports, pages_dir)
         batches = fork_start(_write_drug_pages, state, len(reports), n_workers, min_items=4).result()
         return _joined(batches) if batches is not None else _write_drug_pages(state, 0, len(reports))
+    for stale in pages_dir.parent.glob(f".{pages_dir.name}.staging-*"):  # left by a killed run (writers
+        shutil.rmtree(stale, ignore_errors=True)                           # hold the warehouse lock)
     staging = pages_dir.with_name(f".{pages_dir.name}.staging-{uuid.uuid4().hex[:12]}")
     staging.mkdir()
     try:

@@ -17,7 +17,7 @@ from pipeline.report import write_reports
 from pipeline.schemas import WAREHOUSE_MODELS
 from pipeline.stages import quarantine_table
 from pipeline.views import DERIVED_COLUMN_COMMENTS, VIEW_COMMENTS, views_sql
-from pipeline.delta import parts_path, save_manifest, warehouse_lock
+from pipeline.delta import MANIFEST, parts_path, save_manifest, state_dir, warehouse_lock
 from pipeline.export import export_from_database
 from pipeline.warehouse import publish, remove_stale_staging, row_counts
 
@@ -52,7 +52,9 @@ REPORT_INPUTS = ("sources", "discrepancies", "discrepancy_evidence", "conditions
     ])
 def publication(context: dg.AssetExecutionContext, changes_since_last_run: dict, run_start: dict, **tables):
     """The warehouse and the report in one step, so the report's page workers render while DuckDB
-    writes (they are independent; done one after the other they took about twice as long)."""
+    writes (they are independent; done one after the other they took about twice as long). The
+    two assets are always materialised together. When the report fails after the warehouse is in
+    place, the warehouse's materialisation is still recorded before the step fails."""
     target = paths.warehouse_path()
     exported: list = []
 
@@ -65,19 +67,30 @@ def publication(context: dg.AssetExecutionContext, changes_since_last_run: dict,
         # run reads it from this export
         exported.append(export_from_database(target, list(PUBLISHED_TABLES), paths.parquet_dir()))
 
+    def warehouse_result() -> dg.MaterializeResult:
+        counts = row_counts(target)
+        return dg.MaterializeResult(asset_key="warehouse", metadata={
+            "path": dg.MetadataValue.path(str(target)),
+            "row_counts": dg.MetadataValue.json(counts),
+            "parquet_dir": dg.MetadataValue.path(str(exported[0])),
+            **{f"rows/{k}": v for k, v in counts.items()},
+        })
+
     with warehouse_lock(paths.warehouse_dir()):  # no incremental run swaps or exports meanwhile
-        written = write_reports(paths.reports_dir(), *(tables[name] for name in REPORT_INPUTS), changes_since_last_run,
-                                parts_file=parts_path(paths.warehouse_dir()), meanwhile=publish_warehouse)
+        try:
+            written = write_reports(paths.reports_dir(), *(tables[name] for name in REPORT_INPUTS),
+                                    changes_since_last_run, parts_file=parts_path(paths.warehouse_dir()),
+                                    meanwhile=publish_warehouse)
+        except Exception:
+            if exported:  # the warehouse is in place, the report failed: record the warehouse, and
+                # drop the manifest so the next run is a full one (it rewrites the report)
+                (state_dir(paths.warehouse_dir()) / MANIFEST).unlink(missing_ok=True)
+                yield warehouse_result()
+            raise
         # what an incremental run compares the raw tree with (as it was when this run started):
         # written last, once everything is published
         save_manifest(paths.warehouse_dir(), run_start, tables["sources"], paths.raw_dir())
-    counts = row_counts(target)
-    yield dg.MaterializeResult(asset_key="warehouse", metadata={
-        "path": dg.MetadataValue.path(str(target)),
-        "row_counts": dg.MetadataValue.json(counts),
-        "parquet_dir": dg.MetadataValue.path(str(exported[0])),
-        **{f"rows/{k}": v for k, v in counts.items()},
-    })
+    yield warehouse_result()
     html = written["html"]
     yield dg.MaterializeResult(asset_key="discrepancy_report", metadata={
         "report": dg.MetadataValue.url(html.as_uri()),

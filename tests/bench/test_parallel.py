@@ -119,3 +119,59 @@ def test_fork_start_raises_a_workers_error_and_declines_small_or_single_worker_j
     cancelled = fork_start(_square_batch, {"items": list(range(20)), "fail_at": None}, 20, 2)
     cancelled.cancel()
     assert not cancelled.running
+
+
+def _sleepy_batch(state, a, b):
+    import os
+    import time
+
+    (state["dir"] / f"worker-{os.getpid()}").write_text("started")
+    time.sleep(120)
+    return []
+
+
+def _start_and_wait(state):
+    import time
+
+    from pipeline.parallel import fork_start
+
+    fork_start(_sleepy_batch, state, 4, 2)
+    time.sleep(120)
+
+
+def test_workers_die_with_a_killed_parent(tmp_path):
+    """A run killed while its workers work (out of memory, a forced stop) leaves no worker behind."""
+    import multiprocessing as mp
+    import os
+    import signal
+    import sys
+    import time
+
+    import pytest
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except FileNotFoundError:
+            return False
+
+    parent = mp.get_context("fork").Process(target=_start_and_wait, args=({"dir": tmp_path},))
+    parent.start()
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.glob("worker-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
+    assert len(workers) == 2 and all(alive(w) for w in workers)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.join()
+    deadline = time.monotonic() + 10
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [w for w in workers if alive(w)]
+    for w in left:  # do not leave them behind if the test fails
+        os.kill(w, signal.SIGKILL)
+    assert not left

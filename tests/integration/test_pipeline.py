@@ -148,3 +148,22 @@ def test_with_worker_processes_the_graph_renders_pages_while_publishing_and_publ
         pd.testing.assert_frame_equal(one[0][name], two[0][name], obj=name)
     assert one[1] == two[1] and len(one[1]) == 5
     assert one[2] == two[2]
+
+
+def test_a_report_failing_after_the_warehouse_is_in_place_still_records_the_warehouse(workdirs, monkeypatch):
+    from pipeline.defs import publish as publish_defs
+    from pipeline.delta import load_manifest
+
+    assert _materialize().success
+    assert load_manifest(paths.warehouse_dir()) is not None
+
+    def publish_then_fail(*args, meanwhile=None, **kwargs):
+        meanwhile()
+        raise OSError("the reports folder is not writable")
+
+    monkeypatch.setattr(publish_defs, "write_reports", publish_then_fail)
+    result = _materialize()
+    assert not result.success
+    keys = [m.asset_key.to_user_string() for m in result.asset_materializations_for_node("publication")]
+    assert keys == ["warehouse"]
+    assert load_manifest(paths.warehouse_dir()) is None  # the next run is a full one

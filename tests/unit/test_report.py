@@ -76,18 +76,22 @@ def test_pages_rendered_while_the_caller_works_give_the_same_files_and_nothing_m
     plain = write_reports(tmp_path / "plain", sources, disc, ev, empty, empty, workers=2)
     seen = {}
 
-    def meanwhile():  # once the workers have rendered every page, the report is still untouched
+    def meanwhile():  # the workers render every page while this runs; the report is still untouched
         import time
 
         root = tmp_path / "overlap"
         deadline = time.monotonic() + 30
         while len(list(root.rglob("*.html"))) < 12 and time.monotonic() < deadline:
             time.sleep(0.02)
+        seen["staged"] = len([p for p in root.rglob("*.html") if "staging" in p.parent.name])
         seen["files"] = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
                                if p.is_file() and "staging" not in p.parent.name)
 
+    stale = tmp_path / "overlap" / ".drugs.staging-0123456789ab"  # left by a killed run
+    stale.mkdir(parents=True)
+    (stale / "drug00.html").write_text("half a page")
     overlap = write_reports(tmp_path / "overlap", sources, disc, ev, empty, empty, workers=2, meanwhile=meanwhile)
-    assert seen["files"] == []
+    assert seen["staged"] == 12 and seen["files"] == []
     assert _tree(tmp_path / "plain") == _tree(tmp_path / "overlap")
     assert {k: v.relative_to(tmp_path / "plain") for k, v in plain.items()} == \
            {k: v.relative_to(tmp_path / "overlap") for k, v in overlap.items()}
