@@ -97,13 +97,19 @@ def test_fork_start_runs_while_the_caller_works_and_gives_the_serial_result():
 
     from pipeline.parallel import fork_start
 
+    import gc
+
+    from pipeline import parallel
+
+    frozen_before = gc.get_freeze_count()
     state = {"items": list(range(37)), "fail_at": None, "parent": os.getpid()}
     job = fork_start(_square_batch, state, 37, 2)
-    assert job.running
+    assert job.running and gc.get_freeze_count() > 0 and len(parallel._FORK_STATE) == 1
     state["items"] = []  # the workers forked already: they work on what the state was then
     batches = job.result()
     assert [x for b in batches for x in b] == [x * x for x in range(37)]
     assert len(batches) > 1 and not job.running
+    assert gc.get_freeze_count() == frozen_before and parallel._FORK_STATE == {}  # nothing left held
 
 
 def test_fork_start_raises_a_workers_error_and_declines_small_or_single_worker_jobs():
