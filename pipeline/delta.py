@@ -185,6 +185,12 @@ def _write_manifest(warehouse_dir: Path, fingerprint_: dict[str, str], files: di
     return out
 
 
+def drop_manifest(warehouse_dir: Path) -> None:
+    """Remove the manifest, so the next plan is a full run (after a run that published the
+    warehouse but could not finish what depends on it)."""
+    (state_dir(warehouse_dir) / MANIFEST).unlink(missing_ok=True)
+
+
 def update_manifest(warehouse_dir: Path, files: set[str], sources: pd.DataFrame, raw_dir: Path) -> None:
     """After an incremental run: the re-read files' hashes replace theirs (a file none of whose
     sources could be split drops out, so the next run reads it again)."""
@@ -613,7 +619,7 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
         except BaseException as exc:
             # the warehouse is already in place: without a manifest the next run is a full one,
             # which rewrites the export, the report and the manifest from it
-            (state_dir(warehouse_path.parent) / MANIFEST).unlink(missing_ok=True)
+            drop_manifest(warehouse_path.parent)
             raise DeltaError(f"the warehouse was published, but writing the Parquet export or the report failed "
                              f"({type(exc).__name__}: {exc}); the manifest was removed, so the next run is a "
                              "full refresh") from exc

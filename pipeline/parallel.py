@@ -248,20 +248,18 @@ def parse_sources(raw_root: Path, entries: list[SourceEntry], max_bytes: int, co
         with _frozen_heap(), _pool(workers, ctx) as pool:
             results = list(pool.map(_parse_batch, tasks))
         t_join = time.perf_counter()
+        empty_sections, empty_items = section_frames([], [])
+        empty_facts = frames_from_rows({})
         if exchange == "parquet":
             tables = _read_parquet_batches(results)
-            empty_sections, empty_items = section_frames([], [])
             sections = tables["sec_rows"] if len(tables["sec_rows"]) else empty_sections
             items = tables["item_rows"] if len(tables["item_rows"]) else empty_items
-            empty_facts = frames_from_rows({})
             facts = {t: tables[f"fact:{t}"] if len(tables[f"fact:{t}"]) else empty_facts[t] for t in FACT_TABLES}
             sources_parts = [tables["sources"]] if len(tables["sources"]) else []
             segment_parts = [tables["segments"]] if len(tables["segments"]) else []
         else:
-            empty_sections, empty_items = section_frames([], [])
             sections = joined_frames([res["sec_frames"][0] for res in results], empty_sections)
             items = joined_frames([res["sec_frames"][1] for res in results], empty_items)
-            empty_facts = frames_from_rows({})
             facts = {t: joined_frames([res["fact_frames"][t] for res in results], empty_facts[t]) for t in FACT_TABLES}
             sources_parts = [res["sources"] for res in results if len(res["sources"])]
             segment_parts = [res["segments"] for res in results if len(res["segments"])]
@@ -450,7 +448,7 @@ class ForkJob:
             self._futures = [self._pool.submit(_fork_call, t) for t in tasks]  # submitting forks the workers
         except (OSError, BrokenProcessPool) as exc:  # no processes to be had (limits, sandbox), or one died
             _LOG.warning("no worker processes (%s); running %s in this process", exc, fn.__name__)
-            self._close(cancel=True)
+            self._close()
 
     @property
     def running(self) -> bool:
@@ -463,7 +461,7 @@ class ForkJob:
         from concurrent.futures.process import BrokenProcessPool
 
         if self._futures is None:
-            self._close(cancel=True)
+            self._close()
             return None
         try:
             return [f.result() for f in self._futures]
@@ -471,15 +469,15 @@ class ForkJob:
             _LOG.warning("a worker process died (%s); running %s again in this process", exc, self.fn.__name__)
             return None
         finally:
-            self._close(cancel=True)
+            self._close()
 
     def cancel(self) -> None:
         """Drop the batches not started and wait for the running ones to end."""
-        self._close(cancel=True)
+        self._close()
 
-    def _close(self, cancel: bool) -> None:
+    def _close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=cancel)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self._futures = None
         if self._frozen is not None:

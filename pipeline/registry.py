@@ -209,9 +209,3 @@ def load_registry(path: Path, cache_dir: Path | None = None) -> tuple[list[Sourc
         problems.append(Problem("registry", "warning", rel_name, "", "registry declares no [[source]]",
                                 "declare sources to process"))
     return entries, problems
-
-
-def resolve_raw_file(raw_root: Path, rel: str) -> Path | None:
-    """The file ``rel`` inside ``raw_root``, or None when it would escape it (for many files of
-    one folder, ``raw_file_resolver``)."""
-    return raw_file_resolver(raw_root)(rel)

@@ -398,10 +398,14 @@ def _write_pages(reports: list[DrugReport], pages_dir: Path, workers: int | None
 
     pages_dir.mkdir(parents=True, exist_ok=True)
     n_workers = default_workers() if workers is None else workers
+
+    def pages_of(job, state) -> tuple[list[Path], dict[str, dict]]:  # in this process when no worker ran
+        batches = job.result()
+        return _joined(batches) if batches is not None else _write_drug_pages(state, 0, len(reports))
+
     if meanwhile is None:
         state = (reports, pages_dir)
-        batches = fork_start(_write_drug_pages, state, len(reports), n_workers, min_items=4).result()
-        return _joined(batches) if batches is not None else _write_drug_pages(state, 0, len(reports))
+        return pages_of(fork_start(_write_drug_pages, state, len(reports), n_workers, min_items=4), state)
     for stale in pages_dir.parent.glob(f".{pages_dir.name}.staging-*"):  # left by a killed run (writers
         shutil.rmtree(stale, ignore_errors=True)                           # hold the warehouse lock)
     staging = pages_dir.with_name(f".{pages_dir.name}.staging-{uuid.uuid4().hex[:12]}")
@@ -414,8 +418,7 @@ def _write_pages(reports: list[DrugReport], pages_dir: Path, workers: int | None
         except BaseException:
             job.cancel()
             raise
-        batches = job.result()
-        staged, parts = _joined(batches) if batches is not None else _write_drug_pages(state, 0, len(reports))
+        staged, parts = pages_of(job, state)
         pages = []
         for page in staged:
             final = pages_dir / page.name

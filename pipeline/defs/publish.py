@@ -17,7 +17,7 @@ from pipeline.report import write_reports
 from pipeline.schemas import WAREHOUSE_MODELS
 from pipeline.stages import quarantine_table
 from pipeline.views import DERIVED_COLUMN_COMMENTS, VIEW_COMMENTS, views_sql
-from pipeline.delta import MANIFEST, parts_path, save_manifest, state_dir, warehouse_lock
+from pipeline.delta import drop_manifest, parts_path, save_manifest, warehouse_lock
 from pipeline.export import export_from_database
 from pipeline.warehouse import publish, remove_stale_staging, row_counts
 
@@ -84,7 +84,7 @@ def publication(context: dg.AssetExecutionContext, changes_since_last_run: dict,
         except Exception:
             if exported:  # the warehouse is in place, the report failed: record the warehouse, and
                 # drop the manifest so the next run is a full one (it rewrites the report)
-                (state_dir(paths.warehouse_dir()) / MANIFEST).unlink(missing_ok=True)
+                drop_manifest(paths.warehouse_dir())
                 yield warehouse_result()
             raise
         # what an incremental run compares the raw tree with (as it was when this run started):
