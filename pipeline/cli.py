@@ -62,9 +62,9 @@ def run_all(quiet: bool = False) -> int:
         print(f"  {'table'.ljust(width)}  rows")
         for name, n in counts.items():
             print(f"  {name.ljust(width)}  {n:>6}")
-        import duckdb
+        from pipeline.warehouse import connect
 
-        con = duckdb.connect(str(target), read_only=True)
+        con = connect(target, read_only=True)
         try:
             sev = con.execute("SELECT severity, count(*) FROM discrepancies GROUP BY severity "
                               "ORDER BY array_position(['critical','major','minor','info'], severity)").fetchall()

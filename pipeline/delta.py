@@ -39,12 +39,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from pipeline.cache import file_sha256, fresh_code_version
 from pipeline.registry import SourceEntry, load_registry
-from pipeline.warehouse import _quote_ident
+from pipeline.warehouse import _quote_ident, connect
 
 STATE_DIR = "state"
 MANIFEST = "manifest.json"
@@ -500,7 +499,7 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
             sources, dosing, matched["adverse_effects"], matched["conditions"], matched["interactions"],
             parsed.facts["statements"], parsed.facts["data_quality"], relations, populations,
             stage_cache(cache_dir, "reconcile"), workers=workers)
-        con0 = duckdb.connect(str(warehouse_path), read_only=True)
+        con0 = connect(warehouse_path, read_only=True)
         try:
             _keys_frame(con0, "delta_drugs", drugs)
             _keys_frame(con0, "delta_sources", source_ids)
@@ -557,7 +556,7 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
         staging = warehouse_path.with_name(f"{warehouse_path.name}.staging-{uuid.uuid4().hex[:12]}")
         try:
             shutil.copyfile(warehouse_path, staging)
-            con = duckdb.connect(str(staging))
+            con = connect(staging)
             try:
                 con.execute("BEGIN TRANSACTION")
                 _keys_frame(con, "delta_drugs", drugs)

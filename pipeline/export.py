@@ -18,7 +18,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from pipeline.warehouse import _quote_ident, _sql_literal
+from pipeline.warehouse import _quote_ident, _sql_literal, connect
 
 BUCKET_FILE = "data_0.parquet"
 SINGLE_FILE = "all.parquet"
@@ -106,10 +106,8 @@ def export_from_database(db_path: Path, names: list[str], directory: Path,
     docstring). ``buckets``: table -> the buckets to rewrite (None: the whole table; a table not
     named is left as it is); without it every table is written whole, into a new folder swapped
     in for the old one."""
-    import duckdb
-
     directory.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect(db_path, read_only=True)
     try:
         for name in names:
             if buckets is not None and name not in buckets:

@@ -335,9 +335,7 @@ def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.
     are written by DuckDB, from the frames in their order, or (with ``database``) from the
     published tables in the same order (that of ``reconcile._order_discrepancies``), so both ways
     give the same bytes."""
-    import duckdb
-
-    from pipeline.warehouse import _sql_literal
+    from pipeline.warehouse import _sql_literal, connect
 
     written: dict[str, Path] = {}
 
@@ -354,7 +352,7 @@ def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.
     csv, ev_csv = out_dir / "discrepancies.csv", out_dir / "discrepancy_evidence.csv"
     csv_tmp, ev_tmp = (p.with_name(p.name + ".tmp") for p in (csv, ev_csv))
     if database is not None:
-        con = duckdb.connect(str(database), read_only=True)
+        con = connect(database, read_only=True)
         # the order of pipeline.reconcile._order_discrepancies; the columns of CSV_COLUMNS
         con.execute("CREATE TEMP VIEW csv_discrepancies AS SELECT discrepancy_id, values_hash, drug, topic, kind, "
                     "severity, score, supported, status, concept_id, concept_label, n_sources, summary, "
@@ -366,7 +364,7 @@ def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.
         con.execute("CREATE TEMP VIEW csv_discrepancies_ordered AS SELECT * EXCLUDE (rank_) FROM csv_discrepancies "
                     "ORDER BY rank_")
     else:
-        con = duckdb.connect()
+        con = connect()
         frame = discrepancies.copy()
         if "status" not in frame:
             frame["status"] = "open"

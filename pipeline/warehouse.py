@@ -10,6 +10,7 @@ it was. DataFrames are registered with DuckDB, never pasted into SQL.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,30 @@ import pandas as pd
 from pipeline.schemas import column_descriptions, table_description
 
 VIEWS_FILE = Path(__file__).resolve().parent / "data" / "views.sql"
+
+
+_CONNECT_LOCK = threading.Lock()
+
+
+def _new_connect_lock() -> None:
+    global _CONNECT_LOCK
+    _CONNECT_LOCK = threading.Lock()
+
+
+# a process forked while another thread held the lock must not inherit it held
+os.register_at_fork(after_in_child=_new_connect_lock)
+
+
+def connect(path: Path | str | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection (in memory when ``path`` is None). Every connection of the pipeline
+    is opened here, one at a time: when two threads open the same file at the same moment,
+    DuckDB's Python client (seen with 2.0) can leave one of them without its ``pandas_scan``
+    function, and registering a DataFrame on it then fails. Opening is cheap; what is done
+    on the connections afterwards still runs in parallel."""
+    with _CONNECT_LOCK:
+        if path is None:
+            return duckdb.connect()
+        return duckdb.connect(str(path), read_only=read_only)
 
 
 def _quote_ident(name: str) -> str:
@@ -37,7 +62,7 @@ def write_database(path: Path, tables: dict[str, pd.DataFrame], models: dict[str
                    views_sql: str | None = None, view_comments: dict[str, str] | None = None,
                    view_column_comments: dict[str, str] | None = None) -> None:
     """Write ``tables`` into a new DuckDB file at ``path`` (which must not exist)."""
-    con = duckdb.connect(str(path))
+    con = connect(path)
     try:
         for name, frame in tables.items():
             ident = _quote_ident(name)
@@ -114,7 +139,7 @@ def remove_stale_staging(directory: Path) -> list[Path]:
 
 
 def row_counts(path: Path) -> dict[str, int]:
-    con = duckdb.connect(str(path), read_only=True)
+    con = connect(path, read_only=True)
     try:
         names = [r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY table_name").fetchall()]

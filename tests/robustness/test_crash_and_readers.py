@@ -431,3 +431,60 @@ def test_quoting_helpers_refuse_or_neutralise_injection(tmp_path, monkeypatch):
                            ).fetchone()[0] == evil
     finally:
         con.close()
+
+
+def test_connections_are_opened_one_at_a_time(tmp_path, monkeypatch):
+    """DuckDB's Python client can lose ``pandas_scan`` on one of two connections opened to one
+    file at the same moment (a CI run failed so); ``warehouse.connect`` serialises the opening."""
+    import threading
+
+    from pipeline import warehouse
+
+    db = tmp_path / "w.duckdb"
+    duckdb.connect(str(db)).execute("CREATE TABLE t AS SELECT range::VARCHAR AS k FROM range(50)").close()
+    real, inside, most = duckdb.connect, [0], [0]
+    guard = threading.Lock()
+
+    def slow_connect(*args, **kwargs):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.02)  # long enough for the other threads to arrive while this one opens
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    monkeypatch.setattr(duckdb, "connect", slow_connect)
+    errors, counts = [], []
+
+    def work():
+        try:
+            con = warehouse.connect(db, read_only=True)
+            con.register("wanted", pd.DataFrame({"k": ["1", "2", "x"]}, dtype=object))
+            counts.append(con.execute("SELECT count(*) FROM t WHERE k IN (SELECT k FROM wanted)").fetchone()[0])
+            con.close()
+        except Exception as exc:  # noqa: BLE001 - every failure is reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert counts == [2] * 6
+    assert most[0] == 1, f"{most[0]} connections were being opened at once"
+
+
+def test_every_pipeline_connection_is_opened_through_the_helper():
+    direct = []
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=rel)):
+            if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "connect"
+                    and isinstance(n.func.value, ast.Name) and n.func.value.id == "duckdb"):
+                direct.append(f"{rel}:{n.lineno}")
+    assert direct and all(site.startswith("pipeline/warehouse.py:") for site in direct), direct
+    assert len(direct) == 2, direct  # the helper's two calls, in memory and on a file
