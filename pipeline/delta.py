@@ -444,8 +444,39 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
     with warehouse_lock(warehouse_path.parent):
         if manifest_key(warehouse_path.parent) != plan.manifest:
             raise DeltaError("another run published since this plan was made; nothing was published (plan again)")
-        return _run_locked(plan, raw_dir, warehouse_path, reports_dir, cache_dir, concepts, matcher, run_id,
-                           started_at, ended_at, decisions_path, thresholds, workers, timer, ancestors)
+        with _StagingCopy(warehouse_path) as staging:
+            return _run_locked(plan, raw_dir, warehouse_path, reports_dir, cache_dir, concepts, matcher, run_id,
+                               started_at, ended_at, decisions_path, thresholds, workers, timer, ancestors, staging)
+
+
+class _StagingCopy:
+    """The copy of the published warehouse that the run updates and swaps in, made in a thread
+    from the start of the run (the copy waits on the disk, not on Python), so it is ready, or
+    nearly, by the time the new rows are. The warehouse lock is held throughout: the file copied
+    is the one the run replaces. On leaving, the copy is awaited and whatever is left of it (a
+    run that failed before the swap) is removed."""
+
+    def __init__(self, warehouse_path: Path):
+        self.path = warehouse_path.with_name(f"{warehouse_path.name}.staging-{uuid.uuid4().hex[:12]}")
+        self._source = warehouse_path
+        self._pool = None
+        self._copying = None
+
+    def __enter__(self) -> "_StagingCopy":
+        self._pool = ThreadPoolExecutor(1)
+        self._copying = self._pool.submit(shutil.copyfile, self._source, self.path)
+        return self
+
+    def ready(self) -> Path:
+        """The staging file's path, once copied (a failed copy raises its error here)."""
+        self._copying.result()
+        return self.path
+
+    def __exit__(self, *exc_info) -> None:
+        self._pool.shutdown(wait=True)
+        for leftover in (self.path, self.path.with_name(self.path.name + ".wal")):
+            if leftover.exists():
+                leftover.unlink()
 
 
 def _now_iso() -> str:
@@ -457,7 +488,7 @@ def _now_iso() -> str:
 def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Path, cache_dir: Path | None,
                 concepts: pd.DataFrame, matcher, run_id: str, started_at: str, ended_at: str | None,
                 decisions_path: Path, thresholds: dict, workers: int | None, timer,
-                ancestors: dict[str, set[str]] | None) -> DeltaResult:
+                ancestors: dict[str, set[str]] | None, staging_copy: "_StagingCopy") -> DeltaResult:
     import time
 
     from pipeline.cache import stage_cache
@@ -553,52 +584,46 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
         # the blocking checks run in a thread while the staging copy is updated here (DuckDB
         # works without the GIL); nothing is committed or swapped in before they have passed
         checks = pool.submit(validate_new_rows, new)
-        staging = warehouse_path.with_name(f"{warehouse_path.name}.staging-{uuid.uuid4().hex[:12]}")
+        staging = staging_copy.ready()
+        con = connect(staging)
         try:
-            shutil.copyfile(warehouse_path, staging)
-            con = connect(staging)
-            try:
-                con.execute("BEGIN TRANSACTION")
-                _keys_frame(con, "delta_drugs", drugs)
-                _keys_frame(con, "delta_sources", source_ids)
-                _keys_frame(con, "delta_files", files)
-                # history first: the other present rows were seen by this run too
-                con.execute("UPDATE fact_history SET last_seen_run = ?, last_seen_at = ? WHERE present AND "
-                            "source_id NOT IN (SELECT k FROM delta_sources)", [run_id, ended_at])
-                con.execute("UPDATE discrepancy_history SET last_seen_run = ?, last_seen_at = ? WHERE present AND "
-                            "drug NOT IN (SELECT k FROM delta_drugs)", [run_id, ended_at])
-                con.execute("UPDATE section_history SET last_seen_run = ? WHERE "
-                            "source_id NOT IN (SELECT k FROM delta_sources)", [run_id])
-                # evidence before its discrepancies: its rule looks the drug up in discrepancies
-                order = ["discrepancy_evidence"] + [t for t in DELTA_KEYS if t != "discrepancy_evidence"]
-                for table in order:
-                    result.rows_deleted[table] = _delete(con, table, DELTA_KEYS[table])
-                for table in order:
-                    if table in new:
-                        result.rows_inserted[table] = _insert(con, table, new[table])
-                counts = {t: con.execute(f"SELECT count(*) FROM {_quote_ident(t)}").fetchone()[0]
-                          for t in ("sources", "sections", "discrepancies", *fact_tables)}
-                severity = dict(con.execute("SELECT severity, count(*) FROM discrepancies GROUP BY severity").fetchall())
-                hashes = dict(con.execute("SELECT source_id, sha256 FROM sources").fetchall())
-                run_row = pd.DataFrame([run_record(run_id, started_at, ended_at, hashes, counts, severity)])
-                result.rows_inserted["runs"] = _insert(con, "runs", run_row)
-                bad = _check_unique(con, WAREHOUSE_MODELS, {**new, "runs": run_row})
-                failures = checks.result()
-                if failures:
-                    raise DeltaError("new rows failed their schema checks; nothing was published:\n"
-                                     + "\n".join(failures))
-                if bad:
-                    raise DeltaError("keys are no longer unique after the update; nothing was published: "
-                                     + "; ".join(bad))
-                con.execute("COMMIT")
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
-            publish_file(staging, warehouse_path)
+            con.execute("BEGIN TRANSACTION")
+            _keys_frame(con, "delta_drugs", drugs)
+            _keys_frame(con, "delta_sources", source_ids)
+            _keys_frame(con, "delta_files", files)
+            # history first: the other present rows were seen by this run too
+            con.execute("UPDATE fact_history SET last_seen_run = ?, last_seen_at = ? WHERE present AND "
+                        "source_id NOT IN (SELECT k FROM delta_sources)", [run_id, ended_at])
+            con.execute("UPDATE discrepancy_history SET last_seen_run = ?, last_seen_at = ? WHERE present AND "
+                        "drug NOT IN (SELECT k FROM delta_drugs)", [run_id, ended_at])
+            con.execute("UPDATE section_history SET last_seen_run = ? WHERE "
+                        "source_id NOT IN (SELECT k FROM delta_sources)", [run_id])
+            # evidence before its discrepancies: its rule looks the drug up in discrepancies
+            order = ["discrepancy_evidence"] + [t for t in DELTA_KEYS if t != "discrepancy_evidence"]
+            for table in order:
+                result.rows_deleted[table] = _delete(con, table, DELTA_KEYS[table])
+            for table in order:
+                if table in new:
+                    result.rows_inserted[table] = _insert(con, table, new[table])
+            counts = {t: con.execute(f"SELECT count(*) FROM {_quote_ident(t)}").fetchone()[0]
+                      for t in ("sources", "sections", "discrepancies", *fact_tables)}
+            severity = dict(con.execute("SELECT severity, count(*) FROM discrepancies GROUP BY severity").fetchall())
+            hashes = dict(con.execute("SELECT source_id, sha256 FROM sources").fetchall())
+            run_row = pd.DataFrame([run_record(run_id, started_at, ended_at, hashes, counts, severity)])
+            result.rows_inserted["runs"] = _insert(con, "runs", run_row)
+            bad = _check_unique(con, WAREHOUSE_MODELS, {**new, "runs": run_row})
+            failures = checks.result()
+            if failures:
+                raise DeltaError("new rows failed their schema checks; nothing was published:\n"
+                                 + "\n".join(failures))
+            if bad:
+                raise DeltaError("keys are no longer unique after the update; nothing was published: "
+                                 + "; ".join(bad))
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
         finally:
-            for leftover in (staging, staging.with_name(staging.name + ".wal")):
-                if leftover.exists():
-                    leftover.unlink()
+            con.close()
+        publish_file(staging, warehouse_path)
     with stage("export+report"):
         try:
             # DuckDB writes the Parquet buckets in two threads, half of the tables each (its COPY

@@ -215,10 +215,17 @@ def test_sensor_launches_the_incremental_job_and_it_publishes(workdirs):
     assert again.job_name == "refresh_job" and "vocabulary" in again.tags["drug_facts/plan"]
 
 
-def test_failing_checks_publish_nothing(two_ways, tmp_path, monkeypatch):
-    """A new row that fails its pandera model stops the incremental run before the swap: the
-    published warehouse, its export and the report stay as they were."""
+def _fail_matching(*args, **kwargs):
+    raise RuntimeError("matching made to fail")
+
+
+@pytest.mark.parametrize("failing", ["checks", "matching"])
+def test_failing_checks_publish_nothing(two_ways, tmp_path, monkeypatch, failing):
+    """A new row that fails its pandera model stops the incremental run before the swap, and so
+    does an error in an early stage, while the staging copy of the warehouse is being made: the
+    published warehouse, its export and the report stay as they were, and no copy is left."""
     import pipeline.delta as delta
+    import pipeline.stages as stages
 
     inc_dir, _, raw, _ = two_ways
     work, raw2 = tmp_path / "work", tmp_path / "raw"
@@ -229,7 +236,10 @@ def test_failing_checks_publish_nothing(two_ways, tmp_path, monkeypatch):
             *sorted((work / "warehouse" / "parquet").rglob("*.parquet"))]
     before = {p: p.read_bytes() for p in kept}
     _edit(raw2 / "tizanidine_sources.txt", "Maximum: 48 mg in 24 hours", "Maximum: 40 mg in 24 hours")
-    monkeypatch.setattr(delta, "validate_new_rows", lambda new: ["dosing: daily_max_mg out of range (made to fail)"])
+    if failing == "checks":
+        monkeypatch.setattr(delta, "validate_new_rows", lambda new: ["dosing: daily_max_mg out of range (made to fail)"])
+    else:
+        monkeypatch.setattr(stages, "match_facts", _fail_matching)
     cache = Path(__import__("os").environ["DRUG_FACTS_CACHE_DIR"])
     plan = plan_run(raw2, work / "warehouse" / "drug_facts.duckdb", work / "reports" / "decisions.csv",
                     vocabulary_key(), 0.2, None)
@@ -239,7 +249,7 @@ def test_failing_checks_publish_nothing(two_ways, tmp_path, monkeypatch):
     from pipeline.normalise import load_or_build_vocabulary
 
     concepts, terms, _ = load_or_build_vocabulary(cache)
-    with pytest.raises(delta.DeltaError, match="made to fail"):
+    with pytest.raises((delta.DeltaError, RuntimeError), match="made to fail"):
         delta.run_incremental(plan, raw2, work / "warehouse" / "drug_facts.duckdb", work / "reports", None, concepts,
                               Matcher(concepts, terms), "run-x", T2, T2, work / "reports" / "decisions.csv",
                               paths.thresholds())

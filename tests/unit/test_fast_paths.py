@@ -386,3 +386,21 @@ def test_text_columns_validate_exactly_as_pandera_str_columns():
     for frame in frames:
         assert outcome(AsText, frame) == outcome(AsStr, frame)
         assert outcome(AsTextStrict, frame) == outcome(AsStrStrict, frame)
+
+
+def test_the_staging_copy_is_the_warehouse_and_is_removed_when_left(tmp_path):
+    from pipeline.delta import _StagingCopy
+
+    published = tmp_path / "w.duckdb"
+    published.write_bytes(bytes(range(256)) * 4096)
+    with _StagingCopy(published) as staging:
+        path = staging.ready()
+        assert path.parent == tmp_path and path != published
+        assert path.read_bytes() == published.read_bytes()
+        path.with_name(path.name + ".wal").write_bytes(b"log")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.duckdb"]
+    # a copy that cannot be made raises where the run asks for it, and leaves nothing
+    with pytest.raises(FileNotFoundError):
+        with _StagingCopy(tmp_path / "missing.duckdb") as staging:
+            staging.ready()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.duckdb"]
