@@ -24,3 +24,28 @@ def test_bench_reports_the_median_of_several_incremental_edits(tmp_path, capsys,
     assert sum(inc["info"]["rows_inserted"].values()) > 0
     printed = capsys.readouterr().out
     assert "median of 3 edits" in printed and "not incremental" not in printed
+
+
+def test_the_memory_sampler_keeps_to_its_cpu_budget(monkeypatch):
+    """A sample that costs CPU (a large process tree's smaps_rollup) stretches the pause after it:
+    at a 10 % budget, samples costing 20 ms come at most about every 200 ms, not every 10 ms."""
+    import time
+
+    sizes = iter(range(1, 10**6))
+
+    def costly_sample() -> int:
+        end = time.thread_time() + 0.02
+        while time.thread_time() < end:
+            pass
+        return next(sizes) * 1024
+
+    monkeypatch.setattr(bench, "tree_rss", costly_sample)
+    sampler = bench.MemorySampler(interval=0.01, cpu_budget=0.1)
+    sampler.available = True
+    sampler.start()
+    time.sleep(1.5)
+    sampler.stop()
+    sampler._thread.join(5)
+    assert 3 <= sampler.samples <= 12, sampler.samples
+    assert sampler.cpu_seconds <= 0.3, sampler.cpu_seconds
+    assert sampler.overall == sampler.samples * 1024  # every sample was kept: the peak is the last, largest one
