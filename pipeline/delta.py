@@ -34,7 +34,6 @@ import contextlib
 import functools
 import json
 import shutil
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,7 @@ import pandas as pd
 
 from pipeline.cache import file_sha256, fresh_code_version
 from pipeline.registry import SourceEntry, load_registry
-from pipeline.warehouse import _quote_ident, connect
+from pipeline.warehouse import _quote_ident, connect, remove_staging_file, staging_path
 
 STATE_DIR = "state"
 MANIFEST = "manifest.json"
@@ -457,7 +456,7 @@ class _StagingCopy:
     run that failed before the swap) is removed."""
 
     def __init__(self, warehouse_path: Path):
-        self.path = warehouse_path.with_name(f"{warehouse_path.name}.staging-{uuid.uuid4().hex[:12]}")
+        self.path = staging_path(warehouse_path)
         self._source = warehouse_path
         self._pool = None
         self._copying = None
@@ -474,9 +473,7 @@ class _StagingCopy:
 
     def __exit__(self, *exc_info) -> None:
         self._pool.shutdown(wait=True)
-        for leftover in (self.path, self.path.with_name(self.path.name + ".wal")):
-            if leftover.exists():
-                leftover.unlink()
+        remove_staging_file(self.path)
 
 
 def _now_iso() -> str:

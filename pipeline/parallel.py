@@ -244,8 +244,7 @@ def parse_sources(raw_root: Path, entries: list[SourceEntry], max_bytes: int, co
     tasks = [(k, str(raw_root), g, max_bytes, control_ratio, sec_spec, fact_spec, exchange_dir)
              for k, g in enumerate(groups)]
     try:
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        with _frozen_heap(), _pool(workers, ctx) as pool:
+        with _frozen_heap(), _pool(workers) as pool:
             results = list(pool.map(_parse_batch, tasks))
         t_join = time.perf_counter()
         empty_sections, empty_items = section_frames([], [])
@@ -324,8 +323,7 @@ def section_all_parallel(sources: pd.DataFrame, cache: SourceCache | None = None
         return section_all(sources, cache)
     spec = CacheSpec.of(cache)
     chunks = _source_chunks(sources, workers * BATCHES_PER_WORKER)
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with _pool(workers, ctx) as pool:
+    with _pool(workers) as pool:
         results = list(pool.map(_section_chunk, [(c, spec) for c in chunks]))
     secs = [r for res in results for r in res[0]]
     items = [r for res in results for r in res[1]]
@@ -366,8 +364,7 @@ def extract_all_parallel(sources: pd.DataFrame, sections: pd.DataFrame, items: p
         ids = list(chunk["source_id"])
         tasks.append((chunk, sec_fields, {s: [tuple(r) for r in sec_by.get(s, [])] for s in ids if s in sec_by},
                       item_fields, {s: [tuple(r) for r in item_by.get(s, [])] for s in ids if s in item_by}, spec))
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with _pool(workers, ctx) as pool:
+    with _pool(workers) as pool:
         results = list(pool.map(_extract_chunk, tasks))
     rows = {t: [r for res in results for r in res[0][t]] for t in FACT_TABLES}
     problems = [p for res in results for p in res[1]]
@@ -444,7 +441,7 @@ class ForkJob:
         self._frozen = _frozen_heap()
         self._frozen.__enter__()
         try:
-            self._pool = _pool(workers, mp.get_context("fork"))
+            self._pool = _pool(workers)
             self._futures = [self._pool.submit(_fork_call, t) for t in tasks]  # submitting forks the workers
         except (OSError, BrokenProcessPool) as exc:  # no processes to be had (limits, sandbox), or one died
             _LOG.warning("no worker processes (%s); running %s in this process", exc, fn.__name__)
@@ -486,8 +483,10 @@ class ForkJob:
         _FORK_STATE.pop(self._key, None)
 
 
-def _pool(workers: int, ctx) -> ProcessPoolExecutor:
-    """A pool whose workers die with the process that started them (see ``_die_with_parent``)."""
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of forked workers where the system can fork (its default start method elsewhere),
+    which die with the process that started them (see ``_die_with_parent``)."""
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent,
                                initargs=(os.getpid(),))
 

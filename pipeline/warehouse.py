@@ -103,17 +103,26 @@ def publish(tables: dict[str, pd.DataFrame], models: dict[str, type], target: Pa
     """Build the warehouse beside ``target`` and atomically replace it. ``before_swap(path)``
     may inspect the staged file and raise to stop publication."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f"{target.name}.staging-{uuid.uuid4().hex[:12]}")
+    staging = staging_path(target)
     try:
         write_database(staging, tables, models, views_sql, view_comments, view_column_comments)
         if before_swap is not None:
             before_swap(staging)
         publish_file(staging, target)
     finally:
-        for leftover in (staging, staging.with_name(staging.name + ".wal")):
-            if leftover.exists():
-                leftover.unlink()
+        remove_staging_file(staging)
     return target
+
+
+def staging_path(target: Path) -> Path:
+    """A new staging file's name beside ``target`` (``remove_stale_staging`` finds it by it)."""
+    return target.with_name(f"{target.name}.staging-{uuid.uuid4().hex[:12]}")
+
+
+def remove_staging_file(staging: Path) -> None:
+    """Remove what is left of a staging file that was not swapped in: the file and its log."""
+    for leftover in (staging, staging.with_name(staging.name + ".wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def publish_file(staging: Path, target: Path) -> None:
