@@ -10,8 +10,9 @@ differently is typed again from all its values), so the result is the serial res
 same order, same dtypes (tests/bench/test_parallel.py checks this on the seed and on a synthetic
 corpus; tests/unit/test_fast_paths.py checks the join against building from all rows).
 
-Workers share the content-hash caches (``pipeline.cache.SourceCache`` directories): an entry is
-written under a temporary name and renamed, so two processes never see half an entry.
+Workers share the content-hash caches (``pipeline.cache.SourceCache`` directories): each batch's
+new entries are written as one pack under a temporary name and renamed, so two processes never
+see half a pack.
 
 ``exchange="parquet"`` makes each worker write its batch's tables as Parquet files in a
 temporary folder (the parent reads them back) instead of sending rows through the pool's

@@ -684,6 +684,8 @@ def _reconcile_batch(state: tuple, start: int, end: int, workers: int | None = 1
         out[drug] = part
         if cache is not None:
             cache.put(keys[drug], part)
+    if cache is not None:
+        cache.flush()  # the batch's entries, as one pack
     return out
 
 

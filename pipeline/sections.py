@@ -360,4 +360,6 @@ def section_rows(sources: "pd.DataFrame", cache=None, progress=_no_progress
             cache.put(key, (secs, items))
         problems += [Problem(p.stage, p.severity, row.raw_path, p.source_id, p.reason, p.action,
                              p.char_start, p.char_end, p.excerpt) for p in probs]
+    if cache is not None:
+        cache.flush()  # the batch's new entries, as one pack
     return all_sections, all_items, problems

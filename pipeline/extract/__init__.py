@@ -184,4 +184,6 @@ def extract_rows(sources: pd.DataFrame, sections, items, cache=None, progress=_n
             cache.put(key, got)
         for t in FACT_TABLES:
             rows[t] += got[t]
+    if cache is not None:
+        cache.flush()  # the batch's new entries, as one pack
     return rows, problems

@@ -7,6 +7,7 @@ import dagster as dg
 import duckdb
 
 from pipeline import paths
+from pipeline.cache import stage_cache
 from tests.conftest import FIXTURES
 
 
@@ -124,9 +125,14 @@ def test_history_and_decisions_across_three_runs(workdirs):
     assert len(_query("SELECT * FROM runs")) == 3
     facts = _query("SELECT * FROM fact_history WHERE fact_table = 'dosing' AND mention = '100 mg'")
     assert len(facts) == 1 and not bool(facts["present"][0])
-    # the per-source and per-drug caches hold this run's entries only (edited texts' entries pruned)
-    entries = sorted(p.name.split("-")[0] for p in (paths.cache_dir() / "sources").glob("*.pkl"))
-    assert entries == ["facts"] * 5 + ["reconcile"] + ["sections"] * 5
+    # the per-source and per-drug caches hold this run's entries, and edited texts' old entries
+    # only in packs most of whose bytes are still used; nothing of older code versions
+    folder = paths.cache_dir() / "sources"
+    for stage, n in (("sections", 5), ("facts", 5), ("reconcile", 1)):
+        cache = stage_cache(paths.cache_dir(), stage)
+        assert n <= len(cache.keys()) <= 2 * n, stage
+        assert all(p.name.startswith(f"{stage}-{cache.version}-") for p in folder.glob(f"{stage}-*.pack"))
+    assert not list(folder.glob("*.pkl"))
 
 
 def test_adding_a_drug_is_dropping_files_and_declaring_them(workdirs):

@@ -112,7 +112,8 @@ def test_batches_of_drugs_in_worker_processes_equal_a_full_reconciliation(inputs
     cache = SourceCache(tmp_path, "reconcile", "test")
     out = reconcile_incremental(*_args(inputs), cache=cache, workers=2)
     _equal(reconcile(*_args(inputs)), out[:3])
-    assert len(cache.used) == 5 and len(list((tmp_path / "sources").glob("*.pkl"))) == 5
+    assert len(cache.used) == 5 and SourceCache(tmp_path, "reconcile", "test").keys() == cache.used
+    assert len(list((tmp_path / "sources").glob("*.pack"))) >= 2  # one pack per worker batch
     assert reconcile_incremental(*_args(inputs), cache=cache, workers=2)[3]["recomputed"] == 0
 
 
