@@ -481,7 +481,16 @@ def generic_wording(mention: str, drug: str) -> str:
     """The mention with the drug's own name replaced by "the drug" ("allergic to X")."""
     if not drug:
         return mention
-    return re.sub(rf"\b{re.escape(drug)}\b", "the drug", mention, flags=re.I)
+    if mention.isascii() and drug.isascii() and drug.lower() not in mention.lower():
+        return mention  # most mentions: no need for the pattern (ASCII case-insensitivity is lower())
+    return _drug_name_pattern(drug).sub("the drug", mention)
+
+
+@lru_cache(maxsize=4096)
+def _drug_name_pattern(drug: str) -> re.Pattern:
+    """The drug's name as a whole word, any case, compiled once per drug (a corpus of many drugs
+    outgrows ``re``'s own cache of patterns)."""
+    return re.compile(rf"\b{re.escape(drug)}\b", re.I)
 
 
 @gc_paused_call
@@ -496,14 +505,18 @@ def match_table(frame: pd.DataFrame, table: str, matcher: Matcher, drug_of_sourc
         for col in MatchResult.__dataclass_fields__:
             out[col] = pd.Series(dtype="float64" if col.endswith("score") else "object")
         return out
-    drugs = (out["source_id"].map(drug_of_source) if drug_of_source else pd.Series("", index=out.index)).fillna("")
-    texts = out[text_column]
+    # columns read as lists once: iterating Arrow-backed strings converts one cell at a time
+    sources = out["source_id"].tolist()
+    drugs = [d if isinstance(d, str) else "" for d in map(drug_of_source.get, sources)] if drug_of_source \
+        else [""] * len(out)
+    texts = out[text_column].tolist()
     if "mention_expanded" in out:
-        texts = [e if isinstance(e, str) and e else m for m, e in zip(out[text_column], out["mention_expanded"])]
+        texts = [e if isinstance(e, str) and e else m for m, e in zip(texts, out["mention_expanded"].tolist())]
     wording = [generic_wording(m, d) for m, d in zip(texts, drugs)]
-    results = {w: matcher.match(w, domains) for w in dict.fromkeys(wording)}
-    for col in MatchResult.__dataclass_fields__:
-        out[col] = [getattr(results[w], col) for w in wording]
+    fields = list(MatchResult.__dataclass_fields__)
+    results = {w: tuple(getattr(matcher.match(w, domains), f) for f in fields) for w in dict.fromkeys(wording)}
+    for col, values in zip(fields, zip(*map(results.__getitem__, wording))):
+        out[col] = list(values)
     return out
 
 
@@ -555,10 +568,16 @@ def concept_relations(used: pd.DataFrame, concepts: pd.DataFrame,
     when the caller already holds it (an incremental run builds it once at start-up)."""
     anc = ancestors if ancestors is not None else ancestors_map(concepts)
     labels = dict(zip(concepts["concept_id"].tolist(), concepts["label"].tolist()))
+    by_drug: dict[str, set[str]] = {}  # as groupby("drug") groups them: missing drugs left out, drugs sorted
+    for drug, cid in zip(used["drug"].tolist(), used["concept_id"].tolist()):
+        if isinstance(drug, str):
+            found = by_drug.setdefault(drug, set())
+            if cid:
+                found.add(cid)
     rows = []
-    for drug, grp in used.groupby("drug"):
-        ids = sorted({c for c in grp["concept_id"] if c})
-        idset = set(ids)
+    for drug in sorted(by_drug):
+        ids = sorted(by_drug[drug])
+        idset = by_drug[drug]
         for narrow in ids:
             for broad in anc[narrow] & idset:
                 if broad != narrow:

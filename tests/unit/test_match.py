@@ -105,6 +105,48 @@ def test_drug_name_is_generic_in_matching(matcher):
     assert set(out["concept_id"]) == {"PRJ:hypersensitivity_to_drug"}
 
 
+@pytest.mark.parametrize("mention,drug,expected", [
+    ("allergic to Zolpidem", "zolpidem", "allergic to the drug"),
+    ("zolpidem-induced amnesia", "zolpidem", "the drug-induced amnesia"),
+    ("zolpidemum intolerance", "zolpidem", "zolpidemum intolerance"),          # not the whole word
+    ("nausea", "zolpidem", "nausea"),
+    ("nausea", "", "nausea"),
+    ("Überempfindlichkeit gegen ÄMFETAMIN", "ämfetamin", "Überempfindlichkeit gegen the drug"),  # non-ASCII case
+    ("allergic to ΚΑΡΒΑΜΑΖΕΠΊΝΗ", "καρβαμαζεπίνη", "allergic to the drug"),
+    ("allergic to İbuprofen", "ibuprofen", "allergic to the drug"),  # str.lower() gives 'i' + a dot here
+])
+def test_generic_wording_replaces_the_drugs_own_name(mention, drug, expected):
+    from pipeline.match import generic_wording
+
+    assert generic_wording(mention, drug) == expected
+
+
+def test_match_table_gives_each_row_its_wordings_match(matcher):
+    from pipeline.match import MatchResult, match_table
+
+    frame = pd.DataFrame({"source_id": ["a", "b", "a", "c", "b"],
+                          "mention": ["Nausea", "allergic to metformin", "dizzyness", "headache", "nausea"],
+                          "mention_expanded": ["", "", "dizziness", None, ""]})
+    drugs = {"a": "zolpidem", "b": "metformin"}  # "c": a source of no known drug
+    out = match_table(frame, "conditions", matcher, drugs)
+    wordings = ["Nausea", "allergic to the drug", "dizziness", "headache", "nausea"]
+    for k, w in enumerate(wordings):
+        expected = matcher.match(w, TABLE_DOMAINS["conditions"])
+        for col in MatchResult.__dataclass_fields__:
+            assert out[col].iloc[k] == getattr(expected, col), (k, col)
+    assert list(out["mention"]) == list(frame["mention"])
+
+
+def test_relations_are_found_within_each_drug_only(matcher, vocabulary):
+    concepts, _ = vocabulary
+    broad = matcher.match("kidney disease", COND).concept_id
+    narrow = matcher.match("chronic renal failure", COND).concept_id
+    used = pd.DataFrame({"drug": ["y", "x", "z", None, "x", "y", "y"],
+                         "concept_id": [narrow, narrow, broad, broad, broad, "", broad]})
+    rel = concept_relations(used, concepts)
+    assert list(zip(rel["drug"], rel["broader_id"], rel["narrower_id"])) == [("x", broad, narrow), ("y", broad, narrow)]
+
+
 @pytest.mark.parametrize("mention,expected_word", [("visual and auditory hallucinations", "auditory"),
                                                    ("acute and chronic pain", "chronic")])
 def test_coordinated_modifiers_share_their_head(matcher, mention, expected_word):
