@@ -93,6 +93,8 @@ class SourceCache:
         self._pending: dict[str, bytes] = {}
         self._pending_bytes = 0
         self._where: dict[str, tuple[Path, int, int]] | None = None  # key -> (pack, offset, length)
+        self._read: set[str] = set()  # the packs read into ``_where``
+        self._mtime: int | None = None  # the folder's modification time when it was last listed
         if self.directory:
             self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -103,11 +105,24 @@ class SourceCache:
         return sorted(self.directory.glob(pattern), key=lambda p: p.name)
 
     def _locations(self) -> dict[str, tuple[Path, int, int]]:
-        if self._where is None:
-            self._where = {}
-            for pack in self._packs(self.version):
-                for key, (offset, length) in read_pack_index(pack).items():
-                    self._where[key] = (pack, offset, length)
+        """key -> (pack, offset, length) for this stage and version. Packs written since the
+        folder was last read (by workers, or by another run) are read in when the folder's
+        modification time has changed: a stat per look-up, a listing only after a write."""
+        try:
+            mtime = os.stat(self.directory).st_mtime_ns  # before the listing: a pack written meanwhile
+        except OSError:                                  # is read now and again next time, not missed
+            mtime = None
+        if self._where is None or mtime != self._mtime:
+            if self._where is None:
+                self._where, self._read = {}, set()
+            for pack in self._packs(self.version):  # oldest first, so the newest holder of a key wins
+                if pack.name not in self._read:
+                    self._read.add(pack.name)
+                    for key, (offset, length) in read_pack_index(pack).items():
+                        self._where[key] = (pack, offset, length)
+            coarse = mtime is not None and mtime % 1_000_000_000 == 0  # a file system with whole-second times
+            recent = coarse and time.time_ns() - mtime < 2_000_000_000  # may change again within the second
+            self._mtime = None if recent else mtime
         return self._where
 
     def get(self, text_sha: str):
@@ -150,11 +165,7 @@ class SourceCache:
         if not self.directory or not self._pending:
             return None
         pending, self._pending, self._pending_bytes = self._pending, {}, 0
-        pack = write_pack(self.directory, f"{self.stage}-{self.version}", pending)
-        if self._where is not None:
-            for key, (offset, length) in read_pack_index(pack).items():
-                self._where[key] = (pack, offset, length)
-        return pack
+        return write_pack(self.directory, f"{self.stage}-{self.version}", pending)  # read in on the next look-up
 
     # ------------------------------------------------------------------ pruning
     def prune(self, stale_tmp_seconds: float = 3600.0, compact_below: float = 0.5) -> int:

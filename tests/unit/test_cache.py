@@ -29,6 +29,31 @@ def test_a_batch_of_entries_is_one_file_and_each_entry_reads_back_alone(tmp_path
     assert SourceCache(tmp_path, "facts", "v2").get("k7") is None     # other code version
 
 
+def test_a_cache_sees_packs_written_after_it_first_looked(tmp_path):
+    parent = SourceCache(tmp_path, "facts", "v1")
+    assert parent.get("a") is None  # the folder is read: nothing yet
+    worker = SourceCache(tmp_path, "facts", "v1")  # a worker process writing for the parent
+    worker.put("a", "from the worker")
+    worker.flush()
+    assert parent.get("a") == "from the worker"
+    parent.put("b", "own")
+    parent.flush()
+    assert parent.get("b") == "own" and parent.hits == 2
+
+
+def test_whole_second_folder_times_are_not_trusted_within_the_second(tmp_path):
+    parent = SourceCache(tmp_path, "facts", "v1")
+    now = (time.time_ns() // 1_000_000_000) * 1_000_000_000
+    folder = tmp_path / "sources"
+    os.utime(folder, ns=(now, now))  # as a file system keeping whole seconds shows it
+    assert parent.get("a") is None
+    worker = SourceCache(tmp_path, "facts", "v1")
+    worker.put("a", 1)
+    worker.flush()
+    os.utime(folder, ns=(now, now))  # the write did not change the time
+    assert parent.get("a") == 1
+
+
 def test_put_writes_a_pack_on_its_own_past_the_memory_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(SourceCache, "PENDING_LIMIT", 1000)
     cache = SourceCache(tmp_path, "facts", "v1")
