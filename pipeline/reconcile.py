@@ -23,7 +23,7 @@ import yaml
 from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
 
-from pipeline.frames import rows_by_key
+from pipeline.frames import columns_by_key
 from pipeline.paths import DATA_DIR
 from pipeline.perf import gc_paused_call
 from pipeline.textutil import sentence_spans
@@ -643,25 +643,32 @@ def drug_input_keys(inputs: dict[str, pd.DataFrame], population_ids: set[str]) -
     return {d: h.hexdigest() for d, h in digests.items()}
 
 
-def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Row-wise concatenation that lets the empty parts (typed ``object``) not widen the dtypes."""
-    full = [p for p in parts if len(p)]
-    return pd.concat(full, ignore_index=True) if full else parts[0].reset_index(drop=True)
-
-
-def _by_drug(frame: pd.DataFrame, drugs) -> dict[str, pd.DataFrame]:
-    """``frame`` cut into one frame per drug (row order kept, index reset)."""
-    return {d: part.reset_index(drop=True) for d, part in rows_by_key(frame, list(drugs)).items()} if len(frame) else {}
-
-
 def _drugs_of_rows(frame: pd.DataFrame, drug_of: dict[str, str]) -> pd.Series:
     """The drug of each row: its own ``drug`` column, else its source's drug."""
     return frame["drug"] if "drug" in frame else frame["source_id"].map(drug_of)
 
 
-def _reconcile_batch(state: tuple, start: int, end: int, workers: int | None = 1) -> dict[str, tuple]:
-    """Reconcile the drugs ``todo[start:end]`` together; their results by drug, each also put in
-    the cache under the drug's input key."""
+def _drug_parts(disc: pd.DataFrame, ev: pd.DataFrame, deps: pd.DataFrame, drugs: list[str]) -> dict[str, tuple]:
+    """drug -> its rows of the three tables, each as {column: values} (cheap to pickle and to
+    join again; a drug with no row of a table gets the table's columns, empty)."""
+    drug_of_disc = dict(zip(disc["discrepancy_id"].tolist(), disc["drug"].tolist()))
+    cut = [columns_by_key(disc, disc["drug"].tolist()),
+           columns_by_key(ev, [drug_of_disc.get(d) for d in ev["discrepancy_id"].tolist()]),
+           columns_by_key(deps, deps["drug"].tolist())]
+    empty = [{c: [] for c in frame.columns} for frame in (disc, ev, deps)]
+    return {drug: tuple(by.get(drug, none) for by, none in zip(cut, empty)) for drug in drugs}
+
+
+def _frame_of_parts(parts: list[dict[str, list]]) -> pd.DataFrame:
+    """The rows of several drugs' parts (``_drug_parts``) as one table, typed from all the values
+    at once, as ``reconcile`` types the rows it builds."""
+    columns = list(parts[0])
+    return pd.DataFrame({c: [v for part in parts for v in part[c]] for c in columns}, columns=columns)
+
+
+def _reconcile_batch(state: tuple, start: int, end: int, workers: int | None = 1) -> tuple:
+    """Reconcile the drugs ``todo[start:end]`` together: their three tables, each drug's rows
+    also put in the cache under the drug's input key."""
     inputs, todo, population_ids, has_relations, cache, keys = state
     wanted = set(todo[start:end])
     drug_of = dict(zip(inputs["sources"]["source_id"], inputs["sources"]["drug"]))
@@ -674,19 +681,11 @@ def _reconcile_batch(state: tuple, start: int, end: int, workers: int | None = 1
     disc, ev, deps = reconcile(sub["sources"], sub["dosing"], sub["adverse_effects"], sub["conditions"],
                                sub["interactions"], sub["statements"], sub["data_quality"],
                                sub["relations"] if has_relations else None, population_ids, workers)
-    drug_of_disc = dict(zip(disc["discrepancy_id"], disc["drug"]))
-    by_disc = _by_drug(disc, disc["drug"].tolist())
-    by_ev = _by_drug(ev, [drug_of_disc.get(d) for d in ev["discrepancy_id"].tolist()])
-    by_deps = _by_drug(deps, deps["drug"].tolist())
-    out = {}
-    for drug in todo[start:end]:
-        part = (by_disc.get(drug, disc.iloc[0:0]), by_ev.get(drug, ev.iloc[0:0]), by_deps.get(drug, deps.iloc[0:0]))
-        out[drug] = part
-        if cache is not None:
-            cache.put(keys[drug], part)
     if cache is not None:
+        for drug, part in _drug_parts(disc, ev, deps, todo[start:end]).items():
+            cache.put(keys[drug], part)
         cache.flush()  # the batch's entries, as one pack
-    return out
+    return disc, ev, deps
 
 
 def reconcile_incremental(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_effects: pd.DataFrame,
@@ -696,18 +695,25 @@ def reconcile_incremental(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_e
                           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """``reconcile`` with a per-drug cache (``pipeline.cache.SourceCache`` or None): a drug whose
     input rows are unchanged since a cached run is not compared again. Returns the same three
-    tables as ``reconcile`` (same rows, same order) and {"drugs", "recomputed"}."""
+    tables as ``reconcile`` (same rows, same order, same types) and {"drugs", "recomputed"}.
+
+    The cached drugs' rows and each batch's tables are joined once, then ordered as
+    ``reconcile`` orders them (a total order: the discrepancies by severity, score and keys
+    down to their id; the evidence by its discrepancy, in the order it was gathered)."""
+    from pipeline.parallel import joined_frames
+
     inputs = {"sources": sources, "dosing": dosing, "adverse_effects": adverse_effects, "conditions": conditions,
               "interactions": interactions, "statements": statements, "data_quality": data_quality,
               "relations": relations if relations is not None else pd.DataFrame(columns=["drug"])}
     keys = drug_input_keys(inputs, set(population_ids))
-    parts: dict[str, tuple] = {}
+    hits: dict[str, tuple] = {}
     if cache is not None:
         for drug, key in keys.items():
             hit = cache.get(key)
-            if hit is not None:
-                parts[drug] = hit
-    todo = [d for d in keys if d not in parts]
+            if isinstance(hit, tuple) and len(hit) == 3 and all(isinstance(h, dict) for h in hit):
+                hits[drug] = hit
+    todo = [d for d in keys if d not in hits]
+    batches: list[tuple] = []
     if todo:
         from pipeline.parallel import default_workers, fork_map
 
@@ -717,17 +723,20 @@ def reconcile_incremental(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_e
         # its drugs' cache entries; one worker's reconciliation runs in one process
         done = fork_map(_reconcile_batch, state, len(todo), n_workers, min_items=FORK_MIN_DRUGS)
         if done is None:
-            parts.update(_reconcile_batch(state, 0, len(todo), workers))
+            batches.append(_reconcile_batch(state, 0, len(todo), workers))
         else:
-            for batch in done:
-                parts.update(batch)
+            batches += done
             if cache is not None:
                 cache.used.update(keys[d] for d in todo)  # written by the workers
-    ordered = [parts[d] for d in keys]
-    if not ordered:
+    if not keys:
         return reconcile(sources, dosing, adverse_effects, conditions, interactions, statements, data_quality,
                          relations, population_ids, workers) + ({"drugs": 0, "recomputed": 0},)
-    disc = _order_discrepancies(_concat([p[0] for p in ordered]))
-    ev = _order_evidence(_concat([p[1] for p in ordered]), disc)
-    deps = _order_dependencies(_concat([p[2] for p in ordered]))
+    cached = [hits[d] for d in keys if d in hits]
+    tables = []
+    for k in range(3):
+        parts = ([_frame_of_parts([h[k] for h in cached])] if cached else []) + [b[k] for b in batches]
+        tables.append(joined_frames(parts, parts[0].iloc[0:0]))
+    disc = _order_discrepancies(tables[0])
+    ev = _order_evidence(tables[1], disc)
+    deps = _order_dependencies(tables[2])
     return disc, ev, deps, {"drugs": len(keys), "recomputed": len(todo)}
