@@ -61,9 +61,14 @@ def _sql_literal(text: str) -> str:
 def write_database(path: Path, tables: dict[str, pd.DataFrame], models: dict[str, type],
                    views_sql: str | None = None, view_comments: dict[str, str] | None = None,
                    view_column_comments: dict[str, str] | None = None) -> None:
-    """Write ``tables`` into a new DuckDB file at ``path`` (which must not exist)."""
+    """Write ``tables`` into a new DuckDB file at ``path`` (which must not exist).
+
+    One transaction: each statement on its own would be committed to the write-ahead log, and a
+    comment after a large table's creation then waits for the log to be checkpointed (measured
+    on 1,000 drugs: 4.6-4.8 s statement by statement, 3.6-3.8 s as one transaction)."""
     con = connect(path)
     try:
+        con.execute("BEGIN TRANSACTION")
         for name, frame in tables.items():
             ident = _quote_ident(name)
             con.register("frame_to_write", frame)
@@ -92,6 +97,7 @@ def write_database(path: Path, tables: dict[str, pd.DataFrame], models: dict[str
                 text = known.get(column)
                 if text:
                     con.execute(f"COMMENT ON COLUMN {_quote_ident(view)}.{_quote_ident(column)} IS {_sql_literal(text)}")
+        con.execute("COMMIT")
         con.execute("CHECKPOINT")
     finally:
         con.close()
