@@ -98,6 +98,10 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])(?P<close>[\"”’)]*)\s+(?=[\"“(]?[A-
 _ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|approx|incl|Dr|Mr|Mrs|Ms|St|No|Fig|al|ca)|\b[A-Z])\.$")
 
 
+_DIGIT_DOT_END = re.compile(r"\d\.$")
+_DIGIT = re.compile(r"\d")
+
+
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Sentence spans inside text[start:end], trimmed, never crossing the span's ends."""
     spans: list[tuple[int, int]] = []
@@ -105,7 +109,7 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     chunk = text[start:end]
     for m in _SENTENCE_END.finditer(chunk):
         head = text[seg_start:start + m.start()]
-        if _ABBREV.search(head) or re.search(r"\d\.$", head) and re.match(r"\d", text[start + m.end():start + m.end() + 1] or " "):
+        if _ABBREV.search(head) or _DIGIT_DOT_END.search(head) and _DIGIT.match(text[start + m.end():start + m.end() + 1] or " "):
             continue
         cut = start + m.end("close")  # a closing quote or bracket stays with its sentence
         s, e = trim_span(text, seg_start, cut)

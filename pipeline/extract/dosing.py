@@ -145,8 +145,15 @@ def _nearest_route(text: str, pos: int) -> str | None:
     return best
 
 
+_DOSE_FOR = re.compile(r"\bdose for (.+?):?$", re.I)
+_DOSE_WORD = re.compile(r"\bdos(?:e|es|age|ages|ing)\b", re.I)
+_THEN = re.compile(r"\bthen\b", re.I)
+_SINGLE_END = re.compile(r"\bsingle\s*$", re.I)
+_FOR_DURATION = re.compile(r"\bfor (?:the next |another |a further )?(\d+) (day|days|week|weeks)\b", re.I)
+
+
 def _indication_from_heading(heading: str) -> str:
-    m = re.search(r"\bdose for (.+?):?$", heading, re.I)
+    m = _DOSE_FOR.search(heading)
     return m.group(1).strip() if m else ""
 
 
@@ -211,7 +218,7 @@ def _unit_doses(u: Unit, ctx: _Context) -> list[dict]:
     indication_span = (u.start, u.start + len(u.item_label)) if indication else None
     indication = indication or ctx.indication
     dosing_section = u.topic in ("dosing", "administration", "pediatric", "geriatric") or bool(
-        re.search(r"\bdos(?:e|es|age|ages|ing)\b", f"{u.lead_in} {u.item_label}", re.I))
+        _DOSE_WORD.search(f"{u.lead_in} {u.item_label}"))
     prev_end = 0
     prev: dict | None = None
     for k, m in enumerate(amounts):
@@ -230,8 +237,8 @@ def _unit_doses(u: Unit, ctx: _Context) -> list[dict]:
             if not dosing_section:
                 continue  # a strength or an amount in passing ("capsule (2 mg; 4 mg)")
             # the next step of a sequence begun in this unit ("300 mg on day 1, 300 mg twice on day 2")
-            phase = "titration_step" if ctx.last_phase in ("initial", "titration_step") and (k > 0 or re.search(r"\bthen\b", window, re.I)) else "other"
-        if k == 0 and re.search(r"\bsingle\s*$", window, re.I):
+            phase = "titration_step" if ctx.last_phase in ("initial", "titration_step") and (k > 0 or _THEN.search(window)) else "other"
+        if k == 0 and _SINGLE_END.search(window):
             window += " once"
         a = _num(m.group("a"))
         b = _num(m.group("b")) if m.group("b") else a
@@ -241,10 +248,10 @@ def _unit_doses(u: Unit, ctx: _Context) -> list[dict]:
         per_kg = bool(m.group("perkg"))
         per = "day" if (notation().per_day_after.search(after) or notation().per_day_before.search(window)) else "dose"
         freq = None if per == "day" else _frequency(after.split(",")[0] if "then" in after or k + 1 < len(amounts) else after)
-        if freq is None and per == "dose" and re.search(r"\bsingle\s*$", window, re.I):
+        if freq is None and per == "dose" and _SINGLE_END.search(window):
             freq = (1.0, 1.0)
         duration = None
-        d = re.search(r"\bfor (?:the next |another |a further )?(\d+) (day|days|week|weeks)\b", after, re.I)
+        d = _FOR_DURATION.search(after)
         if d:
             duration = float(d.group(1)) * (7 if d.group(2).lower().startswith("week") else 1)
         daily_min = daily_max = None

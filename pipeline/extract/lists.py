@@ -78,8 +78,15 @@ _ADJECTIVE_END = re.compile(r"(?:al|ic|ous|ive|ary)$", re.I)
 _NO_SPLIT_AND = re.compile(r"\band (?:above|older|over|under|younger)\b", re.I)
 
 
+_PARENTHESIS = re.compile(r"\([^()]*\)")
+_LEADING_CONJ = re.compile(r"^(?:or|and)\s+")
+_DASH = re.compile(r"\s[–—]\s|\s-\s")
+_OR_OR_COMMA = re.compile(r"\bor\b|,")
+_ABBREVIATION = re.compile(r"[A-Z][A-Za-z]{0,5}")
+
+
 def _words_outside_parens(t: str) -> int:
-    return len(re.sub(r"\([^()]*\)", " ", t).split())
+    return len(_PARENTHESIS.sub(" ", t).split())
 
 
 def _conj_split(text: str, s: int, e: int) -> list[tuple[int, int]]:
@@ -143,7 +150,7 @@ def split_enumeration(text: str, s: int, e: int) -> list[tuple[int, int]]:
     body_parts = compiled().body_parts
     spans: list[tuple[int, int]] = []
     def is_site(frag: tuple[int, int]) -> bool:
-        return re.sub(r"^(?:or|and)\s+", "", text[frag[0]:frag[1]].strip().lower()) in body_parts
+        return _LEADING_CONJ.sub("", text[frag[0]:frag[1]].strip().lower()) in body_parts
 
     for a, b in _top_level_splits(text, s, e, (";",)):
         in_site_list = False
@@ -152,17 +159,17 @@ def split_enumeration(text: str, s: int, e: int) -> list[tuple[int, int]]:
             c, d = _strip(text, c, d)
             if c >= d:
                 continue
-            dash = re.search(r"\s[–—]\s|\s-\s", text[c:d])
+            dash = _DASH.search(text[c:d])
             if dash:  # "with prolonged use – impaired renal function": the effect follows the dash
                 c, d = _strip(text, c + dash.end(), d)
-            bare = re.sub(r"^(?:or|and)\s+", "", text[c:d].strip().lower())
+            bare = _LEADING_CONJ.sub("", text[c:d].strip().lower())
             if in_site_list and bare in body_parts:
                 continue  # "arms", "or feet" after "numbness in your hands"
             in_site_list = False
             m = site_tail.search(text, c, d)
             # a tail listing several sites is dropped ("numbness in your hands, arms, or feet");
             # one site that defines the effect stays ("tightness in the chest")
-            if m and (k + 1 < len(fragments) and is_site(fragments[k + 1]) or re.search(r"\bor\b|,", text[m.start():d])):
+            if m and (k + 1 < len(fragments) and is_site(fragments[k + 1]) or _OR_OR_COMMA.search(text[m.start():d])):
                 in_site_list = True
                 d = m.start()
             for x, y in _conj_split(text, c, d):
@@ -174,7 +181,7 @@ def split_enumeration(text: str, s: int, e: int) -> list[tuple[int, int]]:
                     if len(parts) > 1 and all(len(p.split()) <= 4 for p in parts):
                         spans += split_enumeration(text, paren.start(1), paren.end(1))
                         y = paren.start()
-                    elif "," in inner or len(inner.split()) > 4 or re.fullmatch(r"[A-Z][A-Za-z]{0,5}", inner.strip()):
+                    elif "," in inner or len(inner.split()) > 4 or _ABBREVIATION.fullmatch(inner.strip()):
                         y = paren.start()  # a comment, or an abbreviation: "multiple sclerosis (MS)"
                 x, y = trim_mention(text, x, y)
                 y = _cut_place_tail(text, x, y, compiled().max_words)

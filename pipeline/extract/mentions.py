@@ -121,11 +121,19 @@ _NEGATION = re.compile(r"\b(?:no|without|never|nor|not (?:cause|causes|associate
                        r"(?:do|does|did) not (?:cause|prescribe|treat|cure))\b", re.I)
 
 
+_CLAUSE_MARK = re.compile(r"[,;:]")
+_MONITOR = re.compile(r"\bmonitor", re.I)
+_COMMA_OR_SEMICOLON = re.compile(r"[,;]")
+_AFTER_COLON = re.compile(r"(?<=:)\s+")
+_SPACED_DASH = re.compile(r"\s[–—-]\s")
+_SEMICOLON_OR_COLON = re.compile(r"[;:]")
+
+
 def _negated(view: str, start: int, unit: Unit) -> bool:
     """A negation of the fact in the words just before the mention, within the same clause.
     Negations that belong to a stance ("should not use ... if") do not negate the fact."""
     before = view[max(unit.start, start - 60):start]
-    before = re.split(r"[,;:]", before)[-1]
+    before = _CLAUSE_MARK.split(before)[-1]
     return bool(_NEGATION.search(before))
 
 
@@ -134,7 +142,7 @@ def _labelled_effect(view: str, u: Unit, label_end: int, explanation: tuple[int,
     explanation that gives examples ('such as memory problems') names them instead; one about
     monitoring names no effect."""
     expl = view[explanation[0]:explanation[1]]
-    if re.search(r"\bmonitor", expl, re.I):
+    if _MONITOR.search(expl):
         return []
     m = _LIST_INTRO.search(view, explanation[0], explanation[1])
     if m:
@@ -166,7 +174,7 @@ def _split_indication(view: str, s: int, e: int) -> list[tuple[int, int]]:
 
 def _bare_list(view: str, u: Unit) -> bool:
     """A sentence that is only an enumeration of short noun phrases, with no verb."""
-    if _VERBS.search(u.text) or not re.search(r"[,;]", u.text):
+    if _VERBS.search(u.text) or not _COMMA_OR_SEMICOLON.search(u.text):
         return False
     parts = split_enumeration(view, u.start, u.end)
     return len(parts) >= 2 and all(len(view[s:e].split()) <= 8 for s, e in parts)
@@ -202,7 +210,7 @@ def _item_mentions(view: str, u: Unit, is_container: bool) -> list[Mention]:
     # Nearest first: enclosing items, then the lead-in's last sentence, then the whole lead-in
     # ("... caution or avoid it. These include people with:"), then the headings.
     # A paragraph that does not end with ':' does not introduce the list.
-    lead_parts = [p for p in re.split(r"(?<=:)\s+", u.lead_in) if p.rstrip().endswith(":")]
+    lead_parts = [p for p in _AFTER_COLON.split(u.lead_in) if p.rstrip().endswith(":")]
     contexts: list[str] = []
     for part in reversed(lead_parts):
         last = _last_sentence(part)
@@ -223,7 +231,7 @@ def _item_mentions(view: str, u: Unit, is_container: bool) -> list[Mention]:
         else:
             spans = split_enumeration(view, u.start, u.end)
         # a category cue inside the item ("with prolonged use – impaired renal function") applies to it
-        own_prefix = re.split(r"\s[–—-]\s", u.text)[0] if re.search(r"\s[–—-]\s", u.text) else ""
+        own_prefix = _SPACED_DASH.split(u.text)[0] if _SPACED_DASH.search(u.text) else ""
         cat = _category([own_prefix, *contexts], u.topic)
         for s, e in spans:
             if e > s:
@@ -314,7 +322,7 @@ def _sentence_mentions(view: str, u: Unit) -> list[Mention]:
             hedge = C.compiled().hedge.search(text)
             for s, e in spans:
                 # the words opening the mention's own ';' clause ("with prolonged use – ...")
-                segment = re.split(r"[;:]", view[list_start:s])[-1].split(",")[0] if list_start is not None else ""
+                segment = _SEMICOLON_OR_COLON.split(view[list_start:s])[-1].split(",")[0] if list_start is not None else ""
                 cat = _category([segment, prefix, u.context_heading, u.parent_heading], u.topic, text)
                 out.append(Mention("adverse_effects", u, s, e, cat, negated=_negated(view, s, u),
                                    hedge=hedge.group(0) if hedge else ""))

@@ -26,9 +26,12 @@ ICD10 = re.compile(r"\b([A-TV-Z]\d{2})(?:\.\s?(\d{1,2}))?\b")
 CAS = re.compile(r"\b\d{2,7}-\d{2}-\d\b")
 
 
+_FIELD_PATTERNS = [(field, re.compile(pattern, re.I)) for field, pattern in FIELD_LABELS]
+
+
 def _field_of(label: str) -> str | None:
-    for field, pattern in FIELD_LABELS:
-        if re.search(pattern, label, re.I):
+    for field, pattern in _FIELD_PATTERNS:
+        if pattern.search(label):
             return field
     return None
 
