@@ -30,8 +30,17 @@ STANCE_COLOURS = {"contraindicated": "#b2182b", "avoid": "#ef8a62", "caution": "
 AE_COLOUR = "#5e3c99"
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "x"
+_NOT_SLUG = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@lru_cache(maxsize=1 << 14)
+def _slug_of(text: str) -> str:
+    return _NOT_SLUG.sub("-", text).strip("-") or "x"
+
+
+def slug(text) -> str:
+    """An id-safe form of ``text`` (source ids repeat on every evidence card: memoised)."""
+    return _slug_of(str(text))
 
 
 @lru_cache(maxsize=1)
@@ -152,16 +161,24 @@ def matrix_svg(report: DrugReport, max_rows: int = 80) -> Markup:
     ordered = ordered[:max_rows]
     cw, rh, left, top = 110, 16, 330, 70
     width, height = left + cw * len(sources) + 10, top + rh * len(ordered) + 40
+    escaped: dict[str, str] = {}  # stance words, tables and legend names repeat cell after cell
+
+    def esc(text: str) -> str:
+        found = escaped.get(text)
+        if found is None:
+            found = escaped[text] = str(escape(text))
+        return found
+
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="Which source says what about each concept" font-family="sans-serif" font-size="11">']
     for i, s in enumerate(sources):
         x = left + i * cw + cw / 2
-        parts.append(f'<text x="{x}" y="{top - 10}" text-anchor="middle" font-weight="bold">{escape(kinds[s])}</text>')
+        parts.append(f'<text x="{x}" y="{top - 10}" text-anchor="middle" font-weight="bold">{esc(kinds[s])}</text>')
     for j, key in enumerate(ordered):
         label, table, _ = rows[key]
         y = top + j * rh
-        parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{escape(label[:48])} '
-                     f'<tspan fill="#777">({escape(table)})</tspan></text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{esc(label[:48])} '
+                     f'<tspan fill="#777">({esc(table)})</tspan></text>')
         for i, s in enumerate(sources):
             v = cells.get((key, s))
             x = left + i * cw
@@ -169,32 +186,34 @@ def matrix_svg(report: DrugReport, max_rows: int = 80) -> Markup:
                 parts.append(f'<rect x="{x + 2}" y="{y + 2}" width="{cw - 4}" height="{rh - 3}" fill="#f4f4f4"/>')
             elif table == "condition":
                 parts.append(f'<rect x="{x + 2}" y="{y + 2}" width="{cw - 4}" height="{rh - 3}" fill="{STANCE_COLOURS.get(v, "#ccc")}">'
-                             f'<title>{escape(v)}</title></rect>')
-                parts.append(f'<text x="{x + cw / 2}" y="{y + 12}" text-anchor="middle" font-size="9">{escape(v)}</text>')
+                             f'<title>{esc(v)}</title></rect>')
+                parts.append(f'<text x="{x + cw / 2}" y="{y + 12}" text-anchor="middle" font-size="9">{esc(v)}</text>')
             else:
                 parts.append(f'<rect x="{x + 2}" y="{y + 2}" width="{cw - 4}" height="{rh - 3}" fill="#f4f4f4"/>'
                              f'<circle cx="{x + cw / 2}" cy="{y + rh / 2}" r="4" fill="{AE_COLOUR}"><title>stated</title></circle>')
     ly = top + rh * len(ordered) + 20
     for i, (name, colour) in enumerate([*STANCE_COLOURS.items(), ("adverse effect stated", AE_COLOUR)]):
         parts.append(f'<rect x="{left + i * 130}" y="{ly - 9}" width="10" height="10" fill="{colour}"/>'
-                     f'<text x="{left + i * 130 + 14}" y="{ly}">{escape(name)}</text>')
+                     f'<text x="{left + i * 130 + 14}" y="{ly}">{esc(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
 def highlighted_source(text: str, spans: list[tuple[int, int]], source_id: str) -> Markup:
     """The source text, escaped, with each quoted span marked and given an anchor id."""
-    out, pos = [], 0
+    out: list[str] = []  # pieces as plain text, joined once (Markup pieces cost a Markup per join)
+    pos = 0
+    prefix = f"src-{slug(source_id)}-"
     for start, end in sorted(set(spans)):
-        anchor = f"src-{slug(source_id)}-{start}"
+        anchor = f"{prefix}{start}"
         if start < pos:  # overlaps an earlier mark: anchor only
-            out.append(Markup(f'<a id="{anchor}"></a>'))
+            out.append(f'<a id="{anchor}"></a>')
             continue
-        out.append(escape(text[pos:start]))
-        out.append(Markup(f'<mark id="{anchor}">') + escape(text[start:end]) + Markup("</mark>"))
+        out.append(str(escape(text[pos:start])))
+        out.append(f'<mark id="{anchor}">{escape(text[start:end])}</mark>')
         pos = end
-    out.append(escape(text[pos:]))
-    return Markup("").join(out)
+    out.append(str(escape(text[pos:])))
+    return Markup("".join(out))
 
 
 def _records(report: DrugReport, name: str) -> list[dict]:
