@@ -514,7 +514,8 @@ def match_table(frame: pd.DataFrame, table: str, matcher: Matcher, drug_of_sourc
         texts = [e if isinstance(e, str) and e else m for m, e in zip(texts, out["mention_expanded"].tolist())]
     wording = [generic_wording(m, d) for m, d in zip(texts, drugs)]
     fields = list(MatchResult.__dataclass_fields__)
-    results = {w: tuple(getattr(matcher.match(w, domains), f) for f in fields) for w in dict.fromkeys(wording)}
+    results = {w: matcher.match(w, domains) for w in dict.fromkeys(wording)}
+    results = {w: tuple(getattr(r, f) for f in fields) for w, r in results.items()}
     for col, values in zip(fields, zip(*map(results.__getitem__, wording))):
         out[col] = list(values)
     return out
