@@ -63,17 +63,20 @@ def write_database(path: Path, tables: dict[str, pd.DataFrame], models: dict[str
                    view_column_comments: dict[str, str] | None = None) -> None:
     """Write ``tables`` into a new DuckDB file at ``path`` (which must not exist).
 
-    One transaction: each statement on its own would be committed to the write-ahead log, and a
-    comment after a large table's creation then waits for the log to be checkpointed (measured
-    on 1,000 drugs: 4.6-4.8 s statement by statement, 3.6-3.8 s as one transaction)."""
+    Each table is created in its own transaction, then every comment and the views in one: a
+    comment committed on its own after a large table waits for the write-ahead log to be
+    checkpointed, while one transaction for everything holds all the tables in memory until it
+    commits (measured on 1,000 drugs: 4.3-4.7 s and +190-210 MB statement by statement, 3.6-4.2 s
+    and +330-360 MB as one transaction, 4.0-4.7 s and +170-190 MB this way)."""
     con = connect(path)
     try:
+        for name, frame in tables.items():
+            con.register("frame_to_write", frame)
+            con.execute(f"CREATE TABLE {_quote_ident(name)} AS SELECT * FROM frame_to_write")
+            con.unregister("frame_to_write")
         con.execute("BEGIN TRANSACTION")
         for name, frame in tables.items():
             ident = _quote_ident(name)
-            con.register("frame_to_write", frame)
-            con.execute(f"CREATE TABLE {ident} AS SELECT * FROM frame_to_write")
-            con.unregister("frame_to_write")
             model = models.get(name)
             if model is not None:
                 con.execute(f"COMMENT ON TABLE {ident} IS {_sql_literal(table_description(model))}")
