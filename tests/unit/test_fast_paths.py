@@ -281,23 +281,36 @@ def test_incremental_unique_check_counting_only_inserted_keys_finds_what_a_whole
     from pipeline import delta
 
     rng = random.Random(3)
+    keys = {"adverse_effects": ["fact_id", "fact_key"], "conditions": ["fact_id"]}  # every key in one statement
     for trial in range(40):
-        kept = rng.sample(range(200), rng.randint(0, 60))  # unique before the update
-        new_keys = [rng.randrange(260) for _ in range(rng.randint(1, 20))]
         con = duckdb.connect()
-        con.register("kept", pd.DataFrame({"fact_id": [f"f{k}" for k in kept], "x": range(len(kept))}))
-        con.execute("CREATE TABLE adverse_effects AS SELECT * FROM kept").fetchall()
-        new = pd.DataFrame({"fact_id": [f"f{k}" for k in new_keys], "x": range(len(new_keys))})
-        con.register("new_rows", new)
-        con.execute("INSERT INTO adverse_effects SELECT * FROM new_rows").fetchall()
-        whole = con.execute("SELECT count(*) - count(DISTINCT fact_id) FROM adverse_effects").fetchall()[0][0]
+        new, expected = {}, []
+        for table, cols in keys.items():
+            kept = rng.sample(range(200), rng.randint(1, 60))  # unique before the update
+            new_keys = [rng.randrange(260) for _ in range(rng.randint(1, 20))]
+            con.register("kept", pd.DataFrame({c: [f"{c}{k}" for k in kept] for c in cols} | {"x": range(len(kept))}))
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM kept").fetchall()
+            con.unregister("kept")
+            rows = pd.DataFrame({c: [f"{c}{k}" for k in new_keys] for c in cols} | {"x": range(len(new_keys))})
+            if rng.random() < 0.3 and len(cols) > 1:  # the second key unique where the first is not
+                rows[cols[1]] = [f"fresh{trial}-{k}" for k in range(len(rows))]
+            new[table] = rows
+            con.register("new_rows", rows)
+            con.execute(f"INSERT INTO {table} SELECT * FROM new_rows").fetchall()
+            con.unregister("new_rows")
+            for col in cols:
+                whole = con.execute(f"SELECT count(*) - count(DISTINCT {col}) FROM {table}").fetchall()[0][0]
+                if whole:
+                    expected.append(f"{table}.{col}: {whole} duplicate value(s)")
         original = delta._unique_columns
-        delta._unique_columns = lambda models: {"adverse_effects": ["fact_id"]}
+        delta._unique_columns = lambda models: keys
         try:
-            bad = _check_unique(con, {"adverse_effects": Model}, {"adverse_effects": new})
+            bad = _check_unique(con, {t: Model for t in keys}, new)
         finally:
             delta._unique_columns = original
-        assert bad == ([f"adverse_effects.fact_id: {whole} duplicate value(s)"] if whole else []), trial
+        assert bad == expected, trial
+        assert not con.execute("SELECT * FROM duckdb_views() WHERE NOT internal AND view_name LIKE 'delta_unique%'"
+                               ).fetchall()  # the key frames are unregistered
         con.close()
 
 
