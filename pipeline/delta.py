@@ -384,12 +384,14 @@ def _check_unique(con, models: dict[str, type], inserted: dict[str, pd.DataFrame
         return []
     names = [f"delta_unique_keys_{k}" for k in range(len(checks))]
     parts = []
-    for name, (table, col) in zip(names, checks):
+    for k, (name, (table, col)) in enumerate(zip(names, checks)):
         con.register(name, inserted[table][[col]])
-        parts.append(f"SELECT {len(parts)} AS k, count(*) - count(DISTINCT {_quote_ident(col)}) AS dup "
-                     f"FROM {_quote_ident(table)} WHERE {_quote_ident(col)} IN (SELECT {_quote_ident(col)} FROM {name})")
-    try:  # one statement for every key: one round trip, its parts run side by side
-        dups = dict(con.execute(" UNION ALL ".join(parts)).fetchall())  # fetched: DuckDB registers nothing meanwhile
+        keys, column = _quote_ident(name), _quote_ident(col)
+        parts.append(f"SELECT {int(k)} AS k, count(*) - count(DISTINCT {column}) AS dup "
+                     f"FROM {_quote_ident(table)} WHERE {column} IN (SELECT {column} FROM {keys})")
+    unique_sql = " UNION ALL ".join(parts)  # every key in one statement: one round trip, its parts side by side
+    try:
+        dups = dict(con.execute(unique_sql).fetchall())  # fetched: DuckDB registers nothing meanwhile
     finally:
         for name in names:
             con.unregister(name)

@@ -303,6 +303,8 @@ QUOTING_HELPERS = {"_quote_ident", "_sql_literal"}
 REVIEWED = {
     ("pipeline/warehouse.py", "write_database", "views_sql"):
         "the project's own pipeline/data/views.sql, passed in by the publish asset; never source text",
+    ("pipeline/delta.py", "_check_unique", "unique_sql"):
+        "SELECTs joined by UNION ALL, each interpolating only _quote_ident results and an int",
 }
 
 
