@@ -348,14 +348,10 @@ CSV_COLUMNS = ["discrepancy_id", "values_hash", "drug", "topic", "kind", "severi
 
 def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.DataFrame | None,
                        evidence: pd.DataFrame | None, single_page: str | None = None,
-                       database: Path | None = None) -> dict[str, Path]:
+                       database: Path | None = None, csvs=None) -> dict[str, Path]:
     """The files that cover every drug: the index (or, for a single drug, its page as
-    discrepancies.html), the Markdown report from the drugs' blocks, and the two CSVs. The CSVs
-    are written by DuckDB, from the frames in their order, or (with ``database``) from the
-    published tables in the same order (that of ``reconcile._order_discrepancies``), so both ways
-    give the same bytes."""
-    from pipeline.warehouse import _sql_literal, connect
-
+    discrepancies.html), the Markdown report from the drugs' blocks, and the two CSVs
+    (``write_csvs``; ``csvs``: a future of its result when the caller started it already)."""
     written: dict[str, Path] = {}
 
     def put(name: str, path: Path, content: str) -> None:
@@ -368,6 +364,19 @@ def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.
     else:
         put("html", out_dir / "discrepancies.html", render_index_html([_Row(parts[d]["summary"]) for d in drugs]))
     put("markdown", out_dir / "discrepancies.md", _markdown_header() + "".join(parts[d]["markdown"] for d in drugs))
+    written.update(csvs.result() if csvs is not None else write_csvs(out_dir, discrepancies, evidence, database))
+    return written
+
+
+def write_csvs(out_dir: Path, discrepancies: pd.DataFrame | None, evidence: pd.DataFrame | None,
+               database: Path | None = None) -> dict[str, Path]:
+    """discrepancies.csv and discrepancy_evidence.csv, written by DuckDB from the frames in their
+    order, or (with ``database``) from the published tables in the same order (that of
+    ``reconcile._order_discrepancies``), so both ways give the same bytes. Each file is written
+    beside its name and renamed."""
+    from pipeline.warehouse import _sql_literal, connect
+
+    written: dict[str, Path] = {}
     csv, ev_csv = out_dir / "discrepancies.csv", out_dir / "discrepancy_evidence.csv"
     csv_tmp, ev_tmp = (p.with_name(p.name + ".tmp") for p in (csv, ev_csv))
     if database is not None:
@@ -523,16 +532,22 @@ def update_reports(out_dir: Path, parts_file: Path, sources: pd.DataFrame, discr
     other drugs' pages are left as they are, and the corpus-wide files are rewritten from the
     parts and the published ``database``. ``drugs``: every drug re-processed; one left with no
     source (all its pages failed to split) leaves the corpus-wide files, as in a full run."""
-    parts = load_parts(parts_file)
-    for drug in drugs - set(sources["drug"]):
-        parts.pop(drug, None)
-    reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects,
-                           carry_forward(changes, parts))
-    pages, new_parts = _write_pages(reports, out_dir / "drugs", workers)
-    parts.update(new_parts)
-    if len(parts) < 2:
-        raise ValueError("an incremental report needs at least two drugs; run the full pipeline")
-    written = {f"html:{r.drug}": page for r, page in zip(reports, pages)}
-    written.update(write_corpus_files(out_dir, parts, None, None, database=database))
-    save_parts(parts_file, parts)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        # DuckDB writes the CSVs from the published tables (without the GIL) while the pages and
+        # the other files are made here
+        csvs = pool.submit(write_csvs, out_dir, None, None, database)
+        parts = load_parts(parts_file)
+        for drug in drugs - set(sources["drug"]):
+            parts.pop(drug, None)
+        reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects,
+                               carry_forward(changes, parts))
+        pages, new_parts = _write_pages(reports, out_dir / "drugs", workers)
+        parts.update(new_parts)
+        if len(parts) < 2:
+            raise ValueError("an incremental report needs at least two drugs; run the full pipeline")
+        written = {f"html:{r.drug}": page for r, page in zip(reports, pages)}
+        written.update(write_corpus_files(out_dir, parts, None, None, database=database, csvs=csvs))
+        save_parts(parts_file, parts)
     return written
