@@ -323,7 +323,10 @@ def drug_reports(sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: p
     return reports
 
 
+@lru_cache(maxsize=1)
 def _markdown_header() -> str:
+    """The Markdown report's text before the first drug's block (rendered once per process, as
+    the templates are compiled once per process)."""
     return render_markdown([])
 
 
