@@ -185,15 +185,18 @@ class SourceCache:
         if not self.directory:
             return 0
         self.flush()
-        self._where = None  # workers may have written packs since this object read the folder
-        where = self._locations()
+        packs = self._packs()  # listed now: workers may have written packs since this object read the folder
+        indexes = {pack: read_pack_index(pack) for pack in packs}
+        owner: dict[str, Path] = {}  # key -> the newest pack of this version holding it (the one ``get`` reads)
+        for pack in packs:
+            if pack.name.startswith(f"{self.stage}-{self.version}-"):
+                owner.update(dict.fromkeys(indexes[pack], pack))
         removed = 0
         rewrite: list[tuple[Path, dict]] = []
-        small: list[tuple[Path, dict]] = []
-        for pack in self._packs():
-            index = read_pack_index(pack)
-            current = pack.name.startswith(f"{self.stage}-{self.version}-")
-            live = {k: v for k, v in index.items() if current and k in self.used and where.get(k, (None,))[0] == pack}
+        small: list[tuple[Path, dict, dict]] = []
+        for pack in packs:
+            index = indexes[pack]
+            live = {k: v for k, v in index.items() if k in self.used and owner.get(k) == pack}
             if not live:
                 removed += len(index) or 1  # an unreadable pack counts as one entry
                 pack.unlink(missing_ok=True)
@@ -203,10 +206,10 @@ class SourceCache:
                 rewrite.append((pack, live))
                 removed += len(index) - len(live)
             elif size < self.SMALL_PACK_BYTES:
-                small.append((pack, live))
+                small.append((pack, index, live))
         if len(small) > self.MAX_SMALL_PACKS:
-            rewrite += small
-            removed += sum(len(read_pack_index(pack)) - len(live) for pack, live in small)
+            rewrite += [(pack, live) for pack, _, live in small]
+            removed += sum(len(index) - len(live) for _, index, live in small)
         if rewrite:
             entries: dict[str, bytes] = {}
             for pack, live in rewrite:

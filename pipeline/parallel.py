@@ -408,59 +408,6 @@ _LOG = logging.getLogger(__name__)
 _FORK_STATE: dict[int, tuple] = {}
 
 
-class Apart:
-    """``fn(*args)`` started in one forked process (``run_apart``): Python work that would
-    otherwise hold the GIL against this process's threads. ``result()`` waits and returns its
-    value (an error raised by ``fn`` is raised here); where no process can be forked, or the
-    process died, ``fn`` runs in this process then. ``cancel()`` drops it."""
-
-    def __init__(self, fn, *args):
-        from concurrent.futures.process import BrokenProcessPool
-
-        self.fn, self.args, self._pool, self._future = fn, args, None, None
-        self._key = id(self)
-        if "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:
-            return
-        _FORK_STATE[self._key] = (fn, args)  # inherited by the process: nothing is pickled on the way in
-        try:
-            self._pool = _pool(1)
-            self._future = self._pool.submit(_apart_call, self._key)  # submitting forks the process
-        except (OSError, BrokenProcessPool) as exc:
-            _LOG.warning("no worker process (%s); %s will run in this process", exc, fn.__name__)
-            self.cancel()
-
-    def result(self):
-        from concurrent.futures.process import BrokenProcessPool
-
-        try:
-            if self._future is not None:
-                try:
-                    return self._future.result()
-                except BrokenProcessPool as exc:  # killed, out of memory
-                    _LOG.warning("the worker process died (%s); running %s in this process", exc, self.fn.__name__)
-            return self.fn(*self.args)
-        finally:
-            self.cancel()
-
-    def cancel(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        self._future = None
-        _FORK_STATE.pop(self._key, None)
-
-
-def _apart_call(key: int):
-    fn, args = _FORK_STATE[key]
-    return fn(*args)
-
-
-def run_apart(fn, *args) -> Apart:
-    """Start ``fn(*args)`` in one forked process, which inherits ``fn`` and its arguments (only
-    the result is pickled). See ``Apart``."""
-    return Apart(fn, *args)
-
-
 def fork_map(fn, state, n_items: int, workers: int, min_items: int = 2) -> list | None:
     """``[fn(state, a, b) for (a, b) in chunks of range(n_items)]`` in forked worker processes
     that inherit ``state`` (nothing is pickled on the way in), results in chunk order. None when
@@ -469,24 +416,26 @@ def fork_map(fn, state, n_items: int, workers: int, min_items: int = 2) -> list 
     return fork_start(fn, state, n_items, workers, min_items).result()
 
 
-def fork_start(fn, state, n_items: int, workers: int, min_items: int = 2) -> "ForkJob":
+def fork_start(fn, state, n_items: int, workers: int, min_items: int = 2, fork_one: bool = False) -> "ForkJob":
     """``fork_map`` started but not awaited: the workers are forked now (before this process
     starts anything else, such as a database's threads) and work while the caller goes on;
-    ``result()`` waits for them. Its result is None in the cases ``fork_map`` gives None."""
-    return ForkJob(fn, state, n_items, workers, min_items)
+    ``result()`` waits for them. Its result is None in the cases ``fork_map`` gives None.
+    ``fork_one``: fork even a single worker, to take Python work off this process while its own
+    threads work (a thread of it would hold the GIL against them)."""
+    return ForkJob(fn, state, n_items, workers, min_items, fork_one)
 
 
 class ForkJob:
     """Batches of ``fn`` running in forked workers (see ``fork_start``). Its owner calls
     ``result()`` or ``cancel()``: until then the workers, the frozen heap and the state stay."""
 
-    def __init__(self, fn, state, n_items: int, workers: int, min_items: int = 2):
+    def __init__(self, fn, state, n_items: int, workers: int, min_items: int = 2, fork_one: bool = False):
         from concurrent.futures.process import BrokenProcessPool
 
         self.fn, self._pool, self._futures, self._frozen = fn, None, None, None
         self._key = id(self)
-        if (workers <= 1 or n_items < min_items or "fork" not in mp.get_all_start_methods()
-                or mp.current_process().daemon):
+        if ((workers <= 1 and not fork_one) or workers < 1 or n_items < min_items
+                or "fork" not in mp.get_all_start_methods() or mp.current_process().daemon):
             return
         _FORK_STATE[self._key] = (fn, state)
         n = max(1, min(n_items, workers * BATCHES_PER_WORKER))

@@ -709,8 +709,8 @@ def reconcile_incremental(sources: pd.DataFrame, dosing: pd.DataFrame, adverse_e
     hits: dict[str, tuple] = {}
     if cache is not None:
         for drug, key in keys.items():
-            hit = cache.get(key)
-            if isinstance(hit, tuple) and len(hit) == 3 and all(isinstance(h, dict) for h in hit):
+            hit = cache.get(key)  # the stage's code version is in the key: an entry has this code's layout
+            if hit is not None:
                 hits[drug] = hit
     todo = [d for d in keys if d not in hits]
     batches: list[tuple] = []

@@ -127,6 +127,25 @@ def test_fork_start_raises_a_workers_error_and_declines_small_or_single_worker_j
     assert not cancelled.running
 
 
+def _pid_batch(state, a, b):
+    import os
+
+    return [(os.getpid(), x * x) for x in state["items"][a:b]]
+
+
+def test_fork_one_takes_even_a_single_workers_job_out_of_this_process():
+    import os
+
+    from pipeline.parallel import fork_start
+
+    job = fork_start(_pid_batch, {"items": list(range(6))}, 6, 1, min_items=1, fork_one=True)
+    rows = [r for batch in job.result() for r in batch]
+    assert [sq for _, sq in rows] == [x * x for x in range(6)]
+    assert {pid for pid, _ in rows} != {os.getpid()} and len({pid for pid, _ in rows}) == 1  # one other process
+    assert fork_start(_pid_batch, {"items": list(range(6))}, 6, 1, min_items=1).result() is None  # not asked
+    assert fork_start(_pid_batch, {"items": []}, 0, 1, min_items=1, fork_one=True).result() is None  # nothing to do
+
+
 def _sleepy_batch(state, a, b):
     import os
     import time
