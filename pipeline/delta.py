@@ -261,8 +261,11 @@ def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabula
         return Plan("full", "no manifest of a previous full run")
     if not warehouse_path.exists():
         return Plan("full", f"no published warehouse at {warehouse_path}")
-    if not parts_path(warehouse_path.parent).exists():
-        return Plan("full", "no saved report parts")
+    from pipeline.report import parts_usable
+
+    unusable = parts_usable(parts_path(warehouse_path.parent))
+    if unusable:
+        return Plan("full", unusable)
     now = fingerprint(raw_dir, decisions_path, vocabulary_key)
     differs = [k for k in now if manifest["fingerprint"].get(k) != now[k]]
     if differs:

@@ -274,9 +274,10 @@ def render_markdown(reports: list[DrugReport]) -> str:
                  for r in reports], severities=SEVERITY_ORDER)
 
 
-def _write_atomically(path: Path, content: str) -> None:
+def _write_atomically(path: Path, content: str | bytes) -> None:
+    """Write ``content`` (text as UTF-8) beside ``path`` and rename it into place."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(content, encoding="utf-8")
+    tmp.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     tmp.replace(path)
 
 
@@ -331,15 +332,17 @@ def _markdown_header() -> str:
 
 
 def drug_parts(reports: list[DrugReport], pages: list[Path]) -> dict[str, dict]:
-    """drug -> what the corpus-wide files need of it: its Markdown block and its index row. An
-    incremental run keeps these for the drugs it does not re-render (``update_reports``)."""
+    """drug -> what the corpus-wide files need of it: its Markdown block (UTF-8 bytes, so the
+    report is written by joining bytes: joining and encoding 1,000 blocks as text took 0.15 s)
+    and its index row. An incremental run keeps these for the drugs it does not re-render
+    (``update_reports``)."""
     header = _markdown_header()
     parts = {}
     for r, page in zip(reports, pages):
         md = render_markdown([r])
         if not md.startswith(header):  # the template must stay "header, then one block per drug"
             raise ValueError("discrepancies.md.j2 no longer renders a header followed by one block per drug")
-        parts[r.drug] = {"markdown": md[len(header):], "page": page.name, "changes": r.changes,
+        parts[r.drug] = {"markdown": md[len(header):].encode("utf-8"), "page": page.name, "changes": r.changes,
                          "summary": {"drug": r.drug, "href": f"drugs/{page.name}", "n_sources": r.rows("sources"),
                                      "counts": _severity_counts(r) if r.rows("discrepancies") else {}}}
     return parts
@@ -357,7 +360,7 @@ def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.
     (``write_csvs``; ``csvs``: a future of its result when the caller started it already)."""
     written: dict[str, Path] = {}
 
-    def put(name: str, path: Path, content: str) -> None:
+    def put(name: str, path: Path, content: str | bytes) -> None:
         _write_atomically(path, content)
         written[name] = path
 
@@ -366,7 +369,7 @@ def write_corpus_files(out_dir: Path, parts: dict[str, dict], discrepancies: pd.
         put("html", out_dir / "discrepancies.html", single_page)
     else:
         put("html", out_dir / "discrepancies.html", render_index_html([_Row(parts[d]["summary"]) for d in drugs]))
-    put("markdown", out_dir / "discrepancies.md", _markdown_header() + "".join(parts[d]["markdown"] for d in drugs))
+    put("markdown", out_dir / "discrepancies.md", b"".join(_markdown_blocks(parts)))
     written.update(csvs.result() if csvs is not None else write_csvs(out_dir, discrepancies, evidence, database))
     return written
 
@@ -466,11 +469,31 @@ def _joined(batches: list) -> tuple[list[Path], dict[str, dict]]:
     return pages, parts
 
 
-def save_parts(path: Path, parts: dict[str, dict]) -> None:
+def _markdown_blocks(parts: dict[str, dict]) -> list:
+    """The Markdown report's chunks: the header, then each drug's block in drug order."""
+    return [_markdown_header().encode("utf-8"), *(parts[d]["markdown"] for d in sorted(parts))]
+
+
+def save_parts(path: Path, parts: dict[str, dict], markdown: Path) -> None:
+    """Save ``parts`` for the next incremental run. The Markdown blocks are not saved: each
+    part keeps its block's byte span in ``markdown`` (the report just written from these parts),
+    and the file's size and modification time are kept to tell whether it is still that file.
+    Pickling the 17 MB of blocks, then replacing the file, took 0.13 s of every incremental run."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    chunks = _markdown_blocks(parts)
+    spans, at = {}, len(chunks[0])
+    for drug, block in zip(sorted(parts), chunks[1:]):
+        spans[drug] = (at, at + len(block))
+        at += len(block)
+    stat = markdown.stat()
+    if stat.st_size != at:
+        raise ValueError(f"{markdown} holds {stat.st_size} bytes, not the {at} of the parts being saved")
+    saved = {"markdown_file": {"path": str(markdown.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+             "drugs": {d: {**{k: v for k, v in part.items() if k != "markdown"}, "md_span": spans[d]}
+                       for d, part in parts.items()}}
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
-        pickle.dump(parts, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(saved, fh, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)
 
 
@@ -495,9 +518,52 @@ def _load_parts_or_none(path: Path) -> dict | None:
         return None
 
 
-def load_parts(path: Path) -> dict[str, dict]:
+def load_parts(path: Path, markdown: bool = False) -> dict[str, dict]:
+    """drug -> its saved part. With ``markdown``, each part gets its Markdown block back from
+    the report file it was saved with; a ValueError if that file is gone or was changed since."""
     with open(path, "rb") as fh:
-        return pickle.load(fh)
+        saved = pickle.load(fh)
+    parts = saved["drugs"]
+    if markdown:
+        text = _saved_markdown(saved)
+        if text is None:
+            raise ValueError(f"the Markdown report {saved['markdown_file']['path']} is missing or was changed "
+                             "after the last run; run the full pipeline")
+        view = memoryview(text)
+        for part in parts.values():
+            start, end = part["md_span"]
+            part["markdown"] = view[start:end]
+    return parts
+
+
+def _saved_markdown(saved: dict) -> bytes | None:
+    """The Markdown report the parts were saved with, or None when it is gone or changed."""
+    meta = saved["markdown_file"]
+    path = Path(meta["path"])
+    try:
+        stat = path.stat()
+        if (stat.st_size, stat.st_mtime_ns) != (meta["size"], meta["mtime_ns"]):
+            return None
+        text = path.read_bytes()
+    except OSError:
+        return None
+    return text if len(text) == meta["size"] else None
+
+
+def parts_usable(path: Path) -> str | None:
+    """Why the saved parts cannot serve an incremental report (None: they can)."""
+    try:
+        with open(path, "rb") as fh:
+            saved = pickle.load(fh)
+        meta = saved["markdown_file"]
+        stat = Path(meta["path"]).stat()
+    except FileNotFoundError:
+        return "no saved report parts, or no Markdown report beside them"
+    except Exception as exc:  # noqa: BLE001 - a cut or foreign file: the reason is reported, a full run mends it
+        return f"the saved report parts cannot be read ({type(exc).__name__})"
+    if (stat.st_size, stat.st_mtime_ns) != (meta["size"], meta["mtime_ns"]):
+        return f"the Markdown report {meta['path']} was changed after the last run"
+    return None
 
 
 @gc_paused_call
@@ -522,7 +588,7 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     single = render_drug_html(reports[0]) if len(reports) == 1 else None
     written.update(write_corpus_files(out_dir, parts, discrepancies, evidence, single))
     if parts_file is not None:
-        save_parts(parts_file, parts)
+        save_parts(parts_file, parts, written["markdown"])
     return written
 
 
@@ -541,7 +607,7 @@ def update_reports(out_dir: Path, parts_file: Path, sources: pd.DataFrame, discr
         # DuckDB writes the CSVs from the published tables (without the GIL) while the pages and
         # the other files are made here
         csvs = pool.submit(write_csvs, out_dir, None, None, database)
-        parts = load_parts(parts_file)
+        parts = load_parts(parts_file, markdown=True)
         for drug in drugs - set(sources["drug"]):
             parts.pop(drug, None)
         reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects,
@@ -552,5 +618,5 @@ def update_reports(out_dir: Path, parts_file: Path, sources: pd.DataFrame, discr
             raise ValueError("an incremental report needs at least two drugs; run the full pipeline")
         written = {f"html:{r.drug}": page for r, page in zip(reports, pages)}
         written.update(write_corpus_files(out_dir, parts, None, None, database=database, csvs=csvs))
-        save_parts(parts_file, parts)
+        save_parts(parts_file, parts, written["markdown"])
     return written

@@ -114,3 +114,37 @@ def test_an_error_in_the_callers_work_leaves_the_old_report_whole(tmp_path):
             write_reports(tmp_path, sources, changed, ev, empty, empty, workers=workers, meanwhile=failing)
         assert _tree(tmp_path) == before
         assert not [p for p in tmp_path.iterdir() if "staging" in p.name]
+
+
+def test_saved_parts_point_into_the_markdown_report_and_notice_when_it_changes(tmp_path):
+    import os
+
+    import pytest
+
+    from pipeline.report import load_parts, parts_usable
+
+    s1, d1, e1, empty = _tables("Text one about the first drug — non-ASCII on purpose: é, ü, 漢.")
+    s2 = s1.assign(source_id="e-a", drug="drugy")
+    d2 = d1.assign(discrepancy_id="def", drug="drugy", summary="another summary")
+    e2 = e1.assign(discrepancy_id="def", source_id="e-a")
+    sources, disc, ev = pd.concat([s1, s2]), pd.concat([d1, d2]), pd.concat([e1, e2])
+    parts_file = tmp_path / "state" / "parts.pkl"
+    written = write_reports(tmp_path / "r", sources, disc, ev, empty, empty, parts_file=parts_file)
+    md = written["markdown"].read_bytes()
+    assert parts_usable(parts_file) is None
+    parts = load_parts(parts_file, markdown=True)
+    assert "markdown" not in load_parts(parts_file)["drugx"]  # the blocks are read from the report, not saved twice
+    blocks = {d: bytes(p["markdown"]) for d, p in parts.items()}
+    assert b"## drugx" in blocks["drugx"] and b"## drugy" in blocks["drugy"]
+    assert md.endswith(blocks["drugx"] + blocks["drugy"]) and "—".encode() in blocks["drugx"]  # spans count bytes
+    # someone edits the report: the parts no longer describe it
+    with open(written["markdown"], "ab") as fh:
+        fh.write(b"\nan editor's note\n")
+    assert "was changed" in parts_usable(parts_file)
+    with pytest.raises(ValueError, match="missing or was changed"):
+        load_parts(parts_file, markdown=True)
+    os.remove(written["markdown"])
+    assert "no Markdown report" in parts_usable(parts_file)
+    assert "no saved report parts" in parts_usable(tmp_path / "none.pkl")
+    (tmp_path / "cut.pkl").write_bytes(parts_file.read_bytes()[:20])
+    assert "cannot be read" in parts_usable(tmp_path / "cut.pkl")
