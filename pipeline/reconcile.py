@@ -400,12 +400,10 @@ def _candidate_pairs(passages: list[str], owner: np.ndarray, cutoff: float, bloc
     """
     token_sets = [set(p.split()) for p in passages]
     # only words found in passages of two sources can be shared by a pair that is compared
-    by_owner: dict[int, set[str]] = {}
-    for i, toks in enumerate(token_sets):
-        by_owner.setdefault(int(owner[i]), set()).update(toks)
     seen: set[str] = set()
     shared_words: set[str] = set()
-    for words in by_owner.values():
+    for o in np.unique(owner).tolist():
+        words = set().union(*[token_sets[i] for i in np.flatnonzero(owner == o).tolist()])
         shared_words |= words & seen
         seen |= words
     vocab = {t: k for k, t in enumerate(shared_words)}
@@ -428,7 +426,10 @@ def _candidate_pairs(passages: list[str], owner: np.ndarray, cutoff: float, bloc
     # character counts of each passage's words, in _HIST_BINS bins (merging bins only loosens the bound)
     codes = np.frombuffer("".join(joined).encode("utf-32-le"), dtype=np.uint32) % _HIST_BINS
     which = np.repeat(np.arange(n), [len(j) for j in joined])
-    hist = np.bincount(which * _HIST_BINS + codes, minlength=n * _HIST_BINS).reshape(n, _HIST_BINS).astype(np.int32)
+    hist = np.bincount(which * _HIST_BINS + codes, minlength=n * _HIST_BINS).reshape(n, _HIST_BINS)
+    # the narrowest type that holds every count: the pairwise minimum below reads a quarter of
+    # the memory in one byte (counts are summed as int32)
+    hist = hist.astype(np.uint8 if hist.max(initial=0) < 256 else np.int32)
     odd = np.array([bool(_ODD_SPACE.search(p)) for p in passages])
     floor_ = cutoff - 1e-6  # bounds are exact arithmetic on small integers; this only absorbs rounding
     for r0 in range(0, n, block):
@@ -456,9 +457,9 @@ def _candidate_pairs(passages: list[str], owner: np.ndarray, cutoff: float, bloc
         ii, jj = np.nonzero(open_)
         if len(ii):
             if len(ii) * 4 > (r1 - r0) * n:  # most pairs open: the block's counts at once
-                mins = np.minimum(hist[r0:r1, None, :], hist[None, :, :]).sum(axis=2)[ii, jj]
+                mins = np.minimum(hist[r0:r1, None, :], hist[None, :, :]).sum(axis=2, dtype=np.int32)[ii, jj]
             else:
-                mins = np.minimum(hist[ii + r0], hist[jj]).sum(axis=1)
+                mins = np.minimum(hist[ii + r0], hist[jj]).sum(axis=1, dtype=np.int32)
             shared_chars = mins - (shared_w[ii, jj] - k[ii, jj])
             spaces = np.maximum(np.minimum(a_words[ii, jj], b_words[ii, jj]) - 1, 0)
             a, b = a_len[ii, jj], b_len[ii, jj]

@@ -95,11 +95,17 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?P<close>[\"”’)]*)\s+(?=[\"“(]?[A-Z0-9А-ЯЁ•])")
-_ABBREV = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|approx|incl|Dr|Mr|Mrs|Ms|St|No|Fig|al|ca)|\b[A-Z])\.$")
+_ABBREVIATIONS = ("e.g", "i.e", "etc", "vs", "approx", "incl", "Dr", "Mr", "Mrs", "Ms", "St", "No", "Fig", "al", "ca")
+_ABBREV = re.compile(r"(?:\b(?:" + "|".join(map(re.escape, _ABBREVIATIONS)) + r")|\b[A-Z])\.$")
 
 
 _DIGIT_DOT_END = re.compile(r"\d\.$")
 _DIGIT = re.compile(r"\d")
+# _ABBREV and _DIGIT_DOT_END end at the end of the text before a sentence break (which ends in
+# '.', '!' or '?', never a line break): a match starts within its last _ABBREV_REACH characters,
+# so the search starts there (a search from the start tried every position of the sentence).
+# Starting later leaves \b as it was: the engine still sees the character before the start.
+_ABBREV_REACH = 1 + max(map(len, _ABBREVIATIONS))
 
 
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -109,7 +115,9 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     chunk = text[start:end]
     for m in _SENTENCE_END.finditer(chunk):
         head = text[seg_start:start + m.start()]
-        if _ABBREV.search(head) or _DIGIT_DOT_END.search(head) and _DIGIT.match(text[start + m.end():start + m.end() + 1] or " "):
+        tail = max(0, len(head) - _ABBREV_REACH)
+        if (_ABBREV.search(head, tail) or _DIGIT_DOT_END.search(head, tail)
+                and _DIGIT.match(text[start + m.end():start + m.end() + 1] or " ")):
             continue
         cut = start + m.end("close")  # a closing quote or bracket stays with its sentence
         s, e = trim_span(text, seg_start, cut)
