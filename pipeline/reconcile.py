@@ -406,7 +406,8 @@ def _candidate_pairs(passages: list[str], owner: np.ndarray, cutoff: float, bloc
         words = set().union(*[token_sets[i] for i in np.flatnonzero(owner == o).tolist()])
         shared_words |= words & seen
         seen |= words
-    vocab = {t: k for k, t in enumerate(shared_words)}
+    words_in_order = list(shared_words)
+    vocab = {t: k for k, t in enumerate(words_in_order)}
     n, v = len(passages), len(vocab)
     member = np.zeros((n, v), dtype=np.float32)  # counts stay far below 2**24: exact
     weight = np.zeros((n, v), dtype=np.float32)
@@ -420,9 +421,10 @@ def _candidate_pairs(passages: list[str], owner: np.ndarray, cutoff: float, bloc
         cell_rows += [i] * len(shared)
         cell_words += shared
     if cell_rows:
-        cols = [vocab[t] for t in cell_words]
+        cols = np.fromiter(map(vocab.__getitem__, cell_words), dtype=np.int64, count=len(cell_words))
         member[cell_rows, cols] = 1.0
-        weight[cell_rows, cols] = np.array(list(map(len, cell_words)), dtype=np.float32) + 1
+        word_weight = np.fromiter(map(len, words_in_order), dtype=np.float32, count=v) + 1  # len + 1 a word
+        weight[cell_rows, cols] = word_weight[cols]
     # character counts of each passage's words, in _HIST_BINS bins (merging bins only loosens the bound)
     codes = np.frombuffer("".join(joined).encode("utf-32-le"), dtype=np.uint32) % _HIST_BINS
     which = np.repeat(np.arange(n), [len(j) for j in joined])
