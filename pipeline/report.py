@@ -21,7 +21,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from pipeline.frames import columns_by_positions, positions_by_key
+from pipeline.frames import positions_by_key
 from pipeline.perf import gc_paused_call
 
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
@@ -286,42 +286,80 @@ def _write_drug_pages(state: tuple, start: int, end: int) -> tuple[list[Path], d
     (``drug_parts``) in the same process, which has each drug's entries at hand: (paths in
     order, parts)."""
     reports, pages_dir = state
+    batch = reports.reports(start, end) if isinstance(reports, DrugReports) else reports[start:end]
     out = []
-    for r in reports[start:end]:
+    for r in batch:
         page = pages_dir / f"{slug(r.drug)}.html"
         _write_atomically(page, render_drug_html(r))
         out.append(page)
-    return out, drug_parts(reports[start:end], out)
+    return out, drug_parts(batch, out)
+
+
+class DrugReports:
+    """One ``DrugReport`` per drug of ``sources``, in drug order, built for a range of drugs when
+    asked (``reports(start, end)``). The rows of each drug are found once per process (one pass
+    over each table's keys, original order kept; filtering each table whole once per drug made
+    the report quadratic in the number of drugs), and a range's columns are read from only its
+    rows. Forked page workers each build their own ranges, so the parent starts publishing at
+    once instead of first cutting every table for every drug (1 s at 1,000 drugs)."""
+
+    def __init__(self, sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
+                 conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None):
+        self.changes = changes or {}
+        self.drugs = sorted(sources["drug"].unique()) if len(sources) else []
+        self.tables = {"sources": sources, "discrepancies": discrepancies, "evidence": evidence,
+                       "conditions": conditions, "adverse_effects": adverse_effects}
+        self._positions: dict[str, dict] | None = None
+
+    def __len__(self) -> int:
+        return len(self.drugs)
+
+    def positions(self) -> dict[str, dict]:
+        """table -> drug -> the drug's row positions (ascending)."""
+        if self._positions is None:
+            sources, discrepancies, evidence = (self.tables[n] for n in ("sources", "discrepancies", "evidence"))
+            drug_of_source = dict(zip(sources["source_id"], sources["drug"]))
+            drug_of_disc = (dict(zip(discrepancies["discrepancy_id"], discrepancies["drug"]))
+                            if len(discrepancies) else {})
+            keys = {"sources": sources["drug"].tolist(), "discrepancies": discrepancies["drug"].tolist(),
+                    "evidence": [drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()],
+                    "conditions": [drug_of_source.get(s) for s in self.tables["conditions"]["source_id"].tolist()],
+                    "adverse_effects": [drug_of_source.get(s)
+                                        for s in self.tables["adverse_effects"]["source_id"].tolist()]}
+            self._positions = {name: positions_by_key(keys[name]) if len(table) else {}
+                               for name, table in self.tables.items()}
+        return self._positions
+
+    def reports(self, start: int = 0, end: int | None = None) -> list[DrugReport]:
+        drugs = self.drugs[start:end]
+        positions = self.positions()
+        columns: dict[str, dict] = {}
+        for name, table in self.tables.items():
+            by_drug = positions[name]
+            rows = [i for d in drugs for i in by_drug.get(d, ())]
+            if not rows:
+                continue
+            only = _MATRIX_COLUMNS if name in ("conditions", "adverse_effects") else None
+            # every column read once for the range's rows, then cut by drug: the pages read these lists
+            picked = {c: table[c].take(rows).tolist() for c in table.columns if only is None or c in only}
+            at, cut = 0, {}
+            for d in drugs:
+                n = len(by_drug.get(d, ()))
+                if n:
+                    cut[d] = {c: values[at:at + n] for c, values in picked.items()}
+                    at += n
+            columns[name] = cut
+        return [DrugReport(drug, self.tables, {name: by[drug] for name, by in positions.items() if drug in by},
+                           self.changes.get(drug, {}),
+                           {name: by[drug] for name, by in columns.items() if drug in by})
+                for drug in drugs]
 
 
 def drug_reports(sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
                  conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None
                  ) -> list[DrugReport]:
-    """One ``DrugReport`` per drug of ``sources``, in drug order. Each table is cut by drug in
-    one pass (row positions per drug, original order kept), not filtered whole once per drug,
-    which made the report quadratic in the number of drugs."""
-    changes = changes or {}
-    drugs = sorted(sources["drug"].unique()) if len(sources) else []
-    drug_of_source = dict(zip(sources["source_id"], sources["drug"]))
-    drug_of_disc = dict(zip(discrepancies["discrepancy_id"], discrepancies["drug"])) if len(discrepancies) else {}
-    # each table's drug per row, listed once and used for both cuts below
-    keys = {"sources": sources["drug"].tolist(), "discrepancies": discrepancies["drug"].tolist(),
-            "evidence": [drug_of_disc.get(d) for d in evidence["discrepancy_id"].tolist()],
-            "conditions": [drug_of_source.get(s) for s in conditions["source_id"].tolist()],
-            "adverse_effects": [drug_of_source.get(s) for s in adverse_effects["source_id"].tolist()]}
-    tables = {"sources": sources, "discrepancies": discrepancies, "evidence": evidence, "conditions": conditions,
-              "adverse_effects": adverse_effects}
-    positions = {name: positions_by_key(keys[name]) if len(table) else {} for name, table in tables.items()}
-    # every column read once for the whole table, then cut by drug: the pages read these lists
-    columns = {name: columns_by_positions(table, positions[name], _MATRIX_COLUMNS
-                                          if name in ("conditions", "adverse_effects") else None) if len(table) else {}
-               for name, table in tables.items()}
-    reports = []
-    for drug in drugs:
-        reports.append(DrugReport(drug, tables, {name: by[drug] for name, by in positions.items() if drug in by},
-                                  changes.get(drug, {}),
-                                  {name: by[drug] for name, by in columns.items() if drug in by}))
-    return reports
+    """One ``DrugReport`` per drug of ``sources``, in drug order (``DrugReports``, every drug)."""
+    return DrugReports(sources, discrepancies, evidence, conditions, adverse_effects, changes).reports()
 
 
 @lru_cache(maxsize=1)
@@ -416,7 +454,7 @@ def write_csvs(out_dir: Path, discrepancies: pd.DataFrame | None, evidence: pd.D
     return written
 
 
-def _write_pages(reports: list[DrugReport], pages_dir: Path, workers: int | None, meanwhile=None
+def _write_pages(reports: "list[DrugReport] | DrugReports", pages_dir: Path, workers: int | None, meanwhile=None
                  ) -> tuple[list[Path], dict[str, dict]]:
     """Every drug's page written and its ``drug_parts`` entry rendered, in batches of drugs in
     forked workers when ``workers`` > 1: (page paths in drug order, parts by drug).
@@ -582,10 +620,10 @@ def write_reports(out_dir: Path, sources: pd.DataFrame, discrepancies: pd.DataFr
     out_dir.mkdir(parents=True, exist_ok=True)
     if parts_file is not None and parts_file.exists():
         changes = carry_forward(changes or {}, _load_parts_or_none(parts_file) or {})
-    reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects, changes)
+    reports = DrugReports(sources, discrepancies, evidence, conditions, adverse_effects, changes)
     pages, parts = _write_pages(reports, out_dir / "drugs", workers, meanwhile)
-    written = {f"html:{r.drug}": page for r, page in zip(reports, pages)}
-    single = render_drug_html(reports[0]) if len(reports) == 1 else None
+    written = {f"html:{drug}": page for drug, page in zip(reports.drugs, pages)}
+    single = render_drug_html(reports.reports(0, 1)[0]) if len(reports) == 1 else None
     written.update(write_corpus_files(out_dir, parts, discrepancies, evidence, single))
     if parts_file is not None:
         save_parts(parts_file, parts, written["markdown"])

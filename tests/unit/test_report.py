@@ -148,3 +148,31 @@ def test_saved_parts_point_into_the_markdown_report_and_notice_when_it_changes(t
     assert "no saved report parts" in parts_usable(tmp_path / "none.pkl")
     (tmp_path / "cut.pkl").write_bytes(parts_file.read_bytes()[:20])
     assert "cannot be read" in parts_usable(tmp_path / "cut.pkl")
+
+
+def test_a_range_of_drug_reports_reads_each_drugs_rows_in_order():
+    """DrugReports reads a range's rows only (forked page workers build their own ranges): each
+    report's columns are what filtering the whole table by its drug gives, rows in order."""
+    from pipeline.report import DrugReports
+
+    s1, d1, e1, _ = _tables("Text about the drug, long enough to quote from it here.")
+    drugs = ["drugc", "druga", "drugb", "drugd"]
+    sources = pd.concat([s1.assign(source_id=f"{d}-{k}", drug=d) for k in range(2) for d in drugs], ignore_index=True)
+    disc = pd.concat([d1.assign(discrepancy_id=f"x{d}{k}", drug=d, score=float(k)) for k in range(3) for d in drugs],
+                     ignore_index=True)
+    ev = pd.concat([e1.assign(discrepancy_id=f"x{d}{k}", source_id=f"{d}-{k % 2}") for k in range(3) for d in drugs],
+                   ignore_index=True)
+    cond = pd.DataFrame([{"source_id": f"{d}-{k % 2}", "concept_id": f"C{k}", "concept_label": f"c{k}", "stance": "caution",
+                          "negated": False, "category": ""} for k in range(5) for d in drugs[:3]])  # drugd: none
+    whole = DrugReports(sources, disc, ev, cond, cond.iloc[0:0])
+    assert whole.drugs == sorted(drugs)
+    part = whole.reports(1, 3)
+    assert [r.drug for r in part] == ["drugb", "drugc"]
+    for r in part:
+        assert r._columns["discrepancies"]["discrepancy_id"] == disc[disc["drug"] == r.drug]["discrepancy_id"].tolist()
+        assert r._columns["sources"]["source_id"] == sources[sources["drug"] == r.drug]["source_id"].tolist()
+        mine = cond[cond["source_id"].str.startswith(r.drug)]
+        assert r._columns["conditions"]["concept_id"] == mine["concept_id"].tolist()
+        assert r.rows("evidence") == 3 and "adverse_effects" not in r._columns
+    assert [r._columns for r in part] == [r._columns for r in whole.reports()[1:3]]
+    assert "conditions" not in whole.reports(3, 4)[0]._columns
