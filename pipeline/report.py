@@ -1,7 +1,9 @@
 """Render the discrepancy report: Markdown (readable in a diff), CSV, and one self-contained
 HTML page per drug (plus an index when there are several drugs).
 
-All source text goes through Jinja2's autoescaping: the sources are scraped web pages. The
+All source text is escaped: the sources are scraped web pages. The templates use Jinja2's
+autoescaping; the parts of a page built as text (the evidence sections, the highlighted
+sources, the matrix) escape every value the same way (``_html``, tested against Jinja). The
 HTML has no external assets; its filters are a few lines of inline JavaScript, and the
 concept-by-source matrix at its top is inline SVG.
 """
@@ -216,6 +218,50 @@ def highlighted_source(text: str, spans: list[tuple[int, int]], source_id: str) 
     return Markup("".join(out))
 
 
+def _html(value) -> str:
+    """``value`` as Jinja's autoescaping writes it (markupsafe's escaping of ``str(value)``),
+    without a ``Markup`` object per value: building one cost more than the escaping itself."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    text = str(value)
+    if "&" in text or "<" in text or ">" in text or "'" in text or '"' in text:
+        text = (text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;").replace("'", "&#39;")
+                .replace('"', "&#34;"))
+    return text
+
+
+def entries_html(entries: list[dict]) -> Markup:
+    """The page's discrepancy sections with their evidence cards, built as text (about a thousand
+    escaped values a page: through the template each became a Markup object). The markup is the
+    one ``drug.html.j2`` had for them; ``tests/unit/test_report.py`` renders both and compares."""
+    out: list[str] = []
+    for e in entries:
+        did, severity = _html(e["discrepancy_id"]), _html(e["severity"])
+        out.append(f'<section class="entry" id="d-{did}" data-severity="{severity}" data-topic="{_html(e["topic"])}" '
+                   f'data-sources="{_html(e["sources_list"])}">\n'
+                   f'<h3><span class="badge sev-{severity}">{severity}</span> {_html(e["summary"])}</h3>\n'
+                   f'<div class="meta">{_html(e["topic"])} · {_html(e["kind"])} · score {_html(e["score"])}')
+        if not e["supported"]:
+            out.append(" · <strong>unsupported</strong>")
+        out.append(f" · id <code>{did}</code>")
+        if e.get("values_hash"):
+            out.append(f' · values <code>{_html(e["values_hash"])}</code>')
+        if e.get("status"):
+            out.append(f' · <span class="status">{_html(e["status"])}</span>')
+        out.append('</div>\n<div class="evidence">\n')
+        for ev in e["evidence"]:
+            start = _html(ev["quote_start"])
+            out.append(f'<div class="card">\n<div><span class="value">{_html(ev["value"])}</span> — '
+                       f'{_html(ev["source_kind"])} (tier {_html(ev["authority"])})')
+            if not ev["independent"]:
+                out.append(", restates another source")
+            out.append(f'</div>\n<blockquote>{_html(ev["quote"])}</blockquote>\n'
+                       f'<div class="meta">section {_html(ev["section_id"])} · chars {start}–{_html(ev["quote_end"])} · '
+                       f'<a href="#src-{_html(slug(ev["source_id"]))}-{start}">in context</a></div>\n</div>\n')
+        out.append("</div>\n</section>\n")
+    return Markup("".join(out))
+
+
 def _records(report: DrugReport, name: str) -> list[dict]:
     """The report's table ``name`` as ``to_dict("records")`` gives it (same native values),
     built from whole columns."""
@@ -258,7 +304,7 @@ def render_drug_html(report: DrugReport) -> str:
         s["highlighted"] = highlighted_source(s["text"], quotes.get(s["source_id"], []), s["source_id"])
     counts = _severity_counts(report) if report.rows("discrepancies") else {}
     return _env().get_template("drug.html.j2").render(
-        drug=report.drug, entries=entries, sources=sources, matrix=matrix_svg(report),
+        drug=report.drug, entries=entries, entries_html=entries_html(entries), sources=sources, matrix=matrix_svg(report),
         severities=SEVERITY_ORDER, counts=counts, topics=sorted({e["topic"] for e in entries}),
         changes=report.changes)
 

@@ -176,3 +176,60 @@ def test_a_range_of_drug_reports_reads_each_drugs_rows_in_order():
         assert r.rows("evidence") == 3 and "adverse_effects" not in r._columns
     assert [r._columns for r in part] == [r._columns for r in whole.reports()[1:3]]
     assert "conditions" not in whole.reports(3, 4)[0]._columns
+
+
+# the evidence sections as drug.html.j2 wrote them through Jinja before entries_html built them
+_ENTRIES_TEMPLATE = """{% for e in entries %}
+<section class="entry" id="d-{{ e.discrepancy_id }}" data-severity="{{ e.severity }}" data-topic="{{ e.topic }}" data-sources="{{ e.sources_list }}">
+<h3><span class="badge sev-{{ e.severity }}">{{ e.severity }}</span> {{ e.summary }}</h3>
+<div class="meta">{{ e.topic }} · {{ e.kind }} · score {{ e.score }}{% if not e.supported %} · <strong>unsupported</strong>{% endif %}
+ · id <code>{{ e.discrepancy_id }}</code>{% if e.values_hash is defined and e.values_hash %} · values <code>{{ e.values_hash }}</code>{% endif %}{% if e.status is defined and e.status %} · <span class="status">{{ e.status }}</span>{% endif %}</div>
+<div class="evidence">
+{% for ev in e.evidence %}
+<div class="card">
+<div><span class="value">{{ ev.value }}</span> — {{ ev.source_kind }} (tier {{ ev.authority }}){% if not ev.independent %}, restates another source{% endif %}</div>
+<blockquote>{{ ev.quote }}</blockquote>
+<div class="meta">section {{ ev.section_id }} · chars {{ ev.quote_start }}–{{ ev.quote_end }} · <a href="#src-{{ ev.source_id|slug }}-{{ ev.quote_start }}">in context</a></div>
+</div>
+{% endfor %}
+</div>
+</section>
+{% endfor %}
+"""
+
+
+def test_entries_built_as_text_equal_the_template_and_escape_everything():
+    import random
+
+    from jinja2 import Environment
+    from markupsafe import Markup, escape
+
+    from pipeline.report import _Row, _html, entries_html, slug
+
+    rng = random.Random(3)
+    nasty = ["a & b", "<b>x</b>", "it's", 'say "no"', "é — 漢", "", "plain", XSS, "&amp; already"]
+    for value in [*nasty, 3, 2.5, float("nan"), None, True, Markup("<i>kept</i>")]:
+        assert _html(value) == str(escape(value))
+
+    def ev():
+        return _Row({"source_id": rng.choice(["d-a", "d b/<c>", "x'y"]), "value": rng.choice([*nasty, 4, 1.5]),
+                     "source_kind": rng.choice(nasty), "authority": rng.randrange(1, 6), "independent": rng.random() < 0.5,
+                     "quote": rng.choice(nasty), "section_id": rng.choice(nasty), "quote_start": rng.randrange(100),
+                     "quote_end": rng.randrange(100, 200)})
+
+    entries = []
+    for k in range(60):
+        e = {"discrepancy_id": rng.choice(nasty) + str(k), "severity": rng.choice(["major", "<x>"]),
+             "topic": rng.choice(nasty), "sources_list": rng.choice(nasty), "summary": rng.choice(nasty),
+             "kind": rng.choice(nasty), "score": rng.choice([1.0, 2.75, 3]), "supported": rng.random() < 0.5,
+             "evidence": [ev() for _ in range(rng.randrange(0, 4))]}
+        for optional in ("values_hash", "status"):  # absent, empty or set, as decisions leave them
+            choice = rng.randrange(3)
+            if choice:
+                e[optional] = "" if choice == 1 else rng.choice(nasty)
+        entries.append(_Row(e))
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["slug"] = slug
+    expected = env.from_string(_ENTRIES_TEMPLATE).render(entries=entries)
+    assert str(entries_html(entries)) == expected
+    assert "<b>x</b>" not in expected and "&lt;b&gt;x&lt;/b&gt;" in expected
