@@ -10,6 +10,7 @@ concept-by-source matrix at its top is inline SVG.
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import shutil
@@ -572,7 +573,11 @@ def save_parts(path: Path, parts: dict[str, dict], markdown: Path) -> None:
     stat = markdown.stat()
     if stat.st_size != at:
         raise ValueError(f"{markdown} holds {stat.st_size} bytes, not the {at} of the parts being saved")
-    saved = {"markdown_file": {"path": str(markdown.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+    try:  # relative to the parts file: a copied or moved project keeps pointing at its own report
+        where = os.path.relpath(markdown.resolve(), path.parent.resolve())
+    except ValueError:  # another drive (Windows)
+        where = str(markdown.resolve())
+    saved = {"markdown_file": {"path": where, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
              "drugs": {d: {**{k: v for k, v in part.items() if k != "markdown"}, "md_span": spans[d]}
                        for d, part in parts.items()}}
     tmp = path.with_name(path.name + ".tmp")
@@ -609,9 +614,9 @@ def load_parts(path: Path, markdown: bool = False) -> dict[str, dict]:
         saved = pickle.load(fh)
     parts = saved["drugs"]
     if markdown:
-        text = _saved_markdown(saved)
+        text = _saved_markdown(saved, path)
         if text is None:
-            raise ValueError(f"the Markdown report {saved['markdown_file']['path']} is missing or was changed "
+            raise ValueError(f"the Markdown report {_markdown_of(saved['markdown_file'], path)} is missing or was changed "
                              "after the last run; run the full pipeline")
         view = memoryview(text)
         for part in parts.values():
@@ -620,10 +625,14 @@ def load_parts(path: Path, markdown: bool = False) -> dict[str, dict]:
     return parts
 
 
-def _saved_markdown(saved: dict) -> bytes | None:
+def _markdown_of(meta: dict, parts_file: Path) -> Path:
+    return parts_file.parent / meta["path"]  # an absolute path stays itself
+
+
+def _saved_markdown(saved: dict, parts_file: Path) -> bytes | None:
     """The Markdown report the parts were saved with, or None when it is gone or changed."""
     meta = saved["markdown_file"]
-    path = Path(meta["path"])
+    path = _markdown_of(meta, parts_file)
     try:
         stat = path.stat()
         if (stat.st_size, stat.st_mtime_ns) != (meta["size"], meta["mtime_ns"]):
@@ -640,13 +649,14 @@ def parts_usable(path: Path) -> str | None:
         with open(path, "rb") as fh:
             saved = pickle.load(fh)
         meta = saved["markdown_file"]
-        stat = Path(meta["path"]).stat()
+        markdown = _markdown_of(meta, path)
+        stat = markdown.stat()
     except FileNotFoundError:
         return "no saved report parts, or no Markdown report beside them"
     except Exception as exc:  # noqa: BLE001 - a cut or foreign file: the reason is reported, a full run mends it
         return f"the saved report parts cannot be read ({type(exc).__name__})"
     if (stat.st_size, stat.st_mtime_ns) != (meta["size"], meta["mtime_ns"]):
-        return f"the Markdown report {meta['path']} was changed after the last run"
+        return f"the Markdown report {markdown} was changed after the last run"
     return None
 
 

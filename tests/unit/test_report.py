@@ -118,6 +118,7 @@ def test_an_error_in_the_callers_work_leaves_the_old_report_whole(tmp_path):
 
 def test_saved_parts_point_into_the_markdown_report_and_notice_when_it_changes(tmp_path):
     import os
+    import shutil
 
     import pytest
 
@@ -137,10 +138,17 @@ def test_saved_parts_point_into_the_markdown_report_and_notice_when_it_changes(t
     blocks = {d: bytes(p["markdown"]) for d, p in parts.items()}
     assert b"## drugx" in blocks["drugx"] and b"## drugy" in blocks["drugy"]
     assert md.endswith(blocks["drugx"] + blocks["drugy"]) and "—".encode() in blocks["drugx"]  # spans count bytes
-    # someone edits the report: the parts no longer describe it
+    # a copied project (reports and state side by side) reads its own report, not the original's
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "r", copy / "r")
+    shutil.copytree(tmp_path / "state", copy / "state")
+    assert parts_usable(copy / "state" / "parts.pkl") is None
+    # someone edits the report: the parts no longer describe it (the copy's still do)
     with open(written["markdown"], "ab") as fh:
         fh.write(b"\nan editor's note\n")
     assert "was changed" in parts_usable(parts_file)
+    copied = load_parts(copy / "state" / "parts.pkl", markdown=True)
+    assert {d: bytes(p["markdown"]) for d, p in copied.items()} == blocks
     with pytest.raises(ValueError, match="missing or was changed"):
         load_parts(parts_file, markdown=True)
     os.remove(written["markdown"])
