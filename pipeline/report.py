@@ -58,7 +58,7 @@ def _env() -> Environment:
 class DrugReport:
     """One drug's rows of the five tables a page reads, and its change block. The rows are
     kept as positions in the whole tables; the pages read them as column lists (cut once for
-    every drug by ``drug_reports``), and a DataFrame of them is only built when asked for
+    every drug by ``DrugReports``), and a DataFrame of them is only built when asked for
     (a slice per drug and table cost seconds at 1,000 drugs)."""
 
     def __init__(self, drug: str, tables: dict[str, pd.DataFrame], positions: dict[str, list[int]], changes: dict,
@@ -329,11 +329,11 @@ def _write_atomically(path: Path, content: str | bytes) -> None:
 
 
 def _write_drug_pages(state: tuple, start: int, end: int) -> tuple[list[Path], dict[str, dict]]:
-    """Render and write the pages of ``reports[start:end]``, and render their Markdown blocks
-    (``drug_parts``) in the same process, which has each drug's entries at hand: (paths in
-    order, parts)."""
+    """Render and write the pages of the drugs ``start:end`` of ``reports``, and render their
+    Markdown blocks (``drug_parts``) in the same process, which has each drug's entries at hand:
+    (paths in order, parts)."""
     reports, pages_dir = state
-    batch = reports.reports(start, end) if isinstance(reports, DrugReports) else reports[start:end]
+    batch = reports.reports(start, end)
     out = []
     for r in batch:
         page = pages_dir / f"{slug(r.drug)}.html"
@@ -400,13 +400,6 @@ class DrugReports:
                            self.changes.get(drug, {}),
                            {name: by[drug] for name, by in columns.items() if drug in by})
                 for drug in drugs]
-
-
-def drug_reports(sources: pd.DataFrame, discrepancies: pd.DataFrame, evidence: pd.DataFrame,
-                 conditions: pd.DataFrame, adverse_effects: pd.DataFrame, changes: dict | None = None
-                 ) -> list[DrugReport]:
-    """One ``DrugReport`` per drug of ``sources``, in drug order (``DrugReports``, every drug)."""
-    return DrugReports(sources, discrepancies, evidence, conditions, adverse_effects, changes).reports()
 
 
 @lru_cache(maxsize=1)
@@ -501,7 +494,7 @@ def write_csvs(out_dir: Path, discrepancies: pd.DataFrame | None, evidence: pd.D
     return written
 
 
-def _write_pages(reports: "list[DrugReport] | DrugReports", pages_dir: Path, workers: int | None, meanwhile=None
+def _write_pages(reports: "DrugReports", pages_dir: Path, workers: int | None, meanwhile=None
                  ) -> tuple[list[Path], dict[str, dict]]:
     """Every drug's page written and its ``drug_parts`` entry rendered, in batches of drugs in
     forked workers when ``workers`` > 1: (page paths in drug order, parts by drug).
@@ -704,13 +697,13 @@ def update_reports(out_dir: Path, parts_file: Path, sources: pd.DataFrame, discr
         parts = load_parts(parts_file, markdown=True)
         for drug in drugs - set(sources["drug"]):
             parts.pop(drug, None)
-        reports = drug_reports(sources, discrepancies, evidence, conditions, adverse_effects,
-                               carry_forward(changes, parts))
+        reports = DrugReports(sources, discrepancies, evidence, conditions, adverse_effects,
+                              carry_forward(changes, parts))
         pages, new_parts = _write_pages(reports, out_dir / "drugs", workers)
         parts.update(new_parts)
         if len(parts) < 2:
             raise ValueError("an incremental report needs at least two drugs; run the full pipeline")
-        written = {f"html:{r.drug}": page for r, page in zip(reports, pages)}
+        written = {f"html:{drug}": page for drug, page in zip(reports.drugs, pages)}
         written.update(write_corpus_files(out_dir, parts, None, None, database=database, csvs=csvs))
         save_parts(parts_file, parts, written["markdown"])
     return written

@@ -108,14 +108,16 @@ _DIGIT = re.compile(r"\d")
 _ABBREV_REACH = 1 + max(map(len, _ABBREVIATIONS))
 
 
-def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Sentence spans inside text[start:end], trimmed, never crossing the span's ends."""
+def sentence_spans(text: str, start: int, end: int, reach: int | None = _ABBREV_REACH) -> list[tuple[int, int]]:
+    """Sentence spans inside text[start:end], trimmed, never crossing the span's ends. ``reach``:
+    how many characters before a break are searched for an abbreviation or a number (None: the
+    whole sentence so far; the default reaches every abbreviation, so both give the same spans)."""
     spans: list[tuple[int, int]] = []
     seg_start = start
     chunk = text[start:end]
     for m in _SENTENCE_END.finditer(chunk):
         head = text[seg_start:start + m.start()]
-        tail = max(0, len(head) - _ABBREV_REACH)
+        tail = 0 if reach is None else max(0, len(head) - reach)
         if (_ABBREV.search(head, tail) or _DIGIT_DOT_END.search(head, tail)
                 and _DIGIT.match(text[start + m.end():start + m.end() + 1] or " ")):
             continue

@@ -420,25 +420,6 @@ def test_the_staging_copy_is_the_warehouse_and_is_removed_when_left(tmp_path):
 
 
 # ------------------------------------------------------------------ sentence breaks
-def _plain_sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """sentence_spans with the abbreviation and number checks searching the whole sentence so far."""
-    from pipeline.textutil import _ABBREV, _DIGIT, _DIGIT_DOT_END, _SENTENCE_END, trim_span
-
-    spans, seg_start = [], start
-    for m in _SENTENCE_END.finditer(text[start:end]):
-        head = text[seg_start:start + m.start()]
-        if _ABBREV.search(head) or _DIGIT_DOT_END.search(head) and _DIGIT.match(text[start + m.end():start + m.end() + 1] or " "):
-            continue
-        s, e = trim_span(text, seg_start, start + m.end("close"))
-        if e > s:
-            spans.append((s, e))
-        seg_start = start + m.end()
-    s, e = trim_span(text, seg_start, end)
-    if e > s:
-        spans.append((s, e))
-    return spans
-
-
 def test_sentence_breaks_searched_from_the_sentence_end_equal_the_whole_sentence_search():
     from pipeline.textutil import sentence_spans
 
@@ -447,9 +428,10 @@ def test_sentence_breaks_searched_from_the_sentence_end_equal_the_whole_sentence
     # numbers before and after a dot, quotes and brackets around the break
     pieces = ["e.g.", "i.e.", "etc.", "vs.", "approx.", "Dr.", "No.", "Fig.", "al.", "ca.", "A.", "x.", "2.", "3.5",
               "Devs.", "Inca.", "Normal.", "canvs.", "dose.", "weakness!", "why?", '"Stop."', "(see below.)",
-              "Take", "It", "The", "tablets", "daily", "5", "mg", "Baclofen", "Ёлка", "muscle"]
+              "Take", "It", "The", "tablets", "daily", "5", "mg", "Zorvamine", "Ёлка", "muscle"]
     for _ in range(400):
         words = [rng.choice(pieces) for _ in range(rng.randrange(1, 40))]
         text = rng.choice(["", "  ", "x"]) + " ".join(words) + rng.choice(["", ".", " "])
         start = rng.randrange(0, min(3, len(text)) + 1)
-        assert sentence_spans(text, start, len(text)) == _plain_sentence_spans(text, start, len(text)), text
+        # the plain definition: the abbreviation and number checks search the whole sentence so far
+        assert sentence_spans(text, start, len(text)) == sentence_spans(text, start, len(text), reach=None), text
