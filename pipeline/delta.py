@@ -20,7 +20,8 @@ reconciliation, editors' decisions), validates the new rows against the same pan
 copies the published warehouse beside itself, deletes the changed drugs' rows from every table
 and inserts the new ones (``DELTA_KEYS`` says how each table's rows are tied to a drug), moves
 the history forward (the changed drugs' facts and discrepancies are merged as a full run
-merges them; every other present row gets this run as its last sighting, in SQL), checks key
+merges them; the other drugs' rows stay as they are, since a present row's last sighting is the
+latest run, stored as no value; the other sources' section fingerprints get this run, in SQL), checks key
 uniqueness over the whole tables, swaps the file in, exports Parquet and rewrites the report
 (the changed drugs' pages; the index, Markdown and CSVs from the saved parts and the whole
 tables). Drugs are independent in every stage after splitting, which is what makes the
@@ -80,9 +81,10 @@ DELTA_KEYS: dict[str, tuple[str, str | None]] = {
 }
 
 
-# History tables whose every present row records the latest run (last_seen): an incremental run
-# updates rows of every drug in them, so their export is rewritten whole.
-SEEN_BY_EVERY_RUN = ("fact_history", "discrepancy_history", "section_history")
+# History tables whose every row records the latest run (section_history.last_seen_run): an
+# incremental run updates rows of every drug in them, so their export is rewritten whole. (The
+# fact and discrepancy histories' present rows record no run: see history.advance_history.)
+SEEN_BY_EVERY_RUN = ("section_history",)
 
 
 class DeltaError(RuntimeError):
@@ -505,7 +507,7 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
     from pipeline.decisions import apply_decisions, read_decisions
     from pipeline.export import export_from_database
     from pipeline.history import (DISC_COLUMNS, FACT_COLUMNS, SECTION_COLUMNS, advance_history, changes_by_drug,
-                                  fact_keys, run_record, section_keys)
+                                  fact_keys, previous_run, run_record, section_keys)
     from pipeline.parallel import fork_start, parse_sources
     from pipeline.reconcile import reconcile_incremental
     from pipeline.report import update_reports
@@ -562,11 +564,13 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
         ended_at = ended_at or _now_iso()
         fact_tables = {"adverse_effects": matched["adverse_effects"], "conditions": matched["conditions"],
                        "interactions": matched["interactions"], "dosing": dosing, "statements": parsed.facts["statements"]}
+        previous = previous_run(prev["runs"])
         fact_hist = advance_history(prev["fact_history"], fact_keys(fact_tables), "fact_key", run_id, ended_at,
-                             ["fact_table", "source_id", "mention", "label"])
+                                    ["fact_table", "source_id", "mention", "label"], previous)
         disc_cols = ["discrepancy_id", "drug", "topic", "severity", "summary", "values_hash"]
         disc_now = disc[disc_cols] if len(disc) else pd.DataFrame(columns=disc_cols)
-        disc_hist = advance_history(prev["discrepancy_history"], disc_now, "discrepancy_id", run_id, ended_at, disc_cols[1:])
+        disc_hist = advance_history(prev["discrepancy_history"], disc_now, "discrepancy_id", run_id, ended_at,
+                                    disc_cols[1:], previous)
         sec_now = section_keys(parsed.sections).assign(last_seen_run=run_id)
         last = prev["runs"].iloc[[-1]].copy()
         old_hashes = json.loads(last["source_hashes"].iloc[0])
@@ -608,11 +612,8 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
             _keys_frame(con, "delta_drugs", drugs)
             _keys_frame(con, "delta_sources", source_ids)
             _keys_frame(con, "delta_files", files)
-            # history first: the other present rows were seen by this run too
-            con.execute("UPDATE fact_history SET last_seen_run = ?, last_seen_at = ? WHERE present AND "
-                        "source_id NOT IN (SELECT k FROM delta_sources)", [run_id, ended_at])
-            con.execute("UPDATE discrepancy_history SET last_seen_run = ?, last_seen_at = ? WHERE present AND "
-                        "drug NOT IN (SELECT k FROM delta_drugs)", [run_id, ended_at])
+            # the other sources' section fingerprints were recorded by this run too (the fact and
+            # discrepancy histories' present rows carry no run of their own: nothing to move)
             con.execute("UPDATE section_history SET last_seen_run = ? WHERE "
                         "source_id NOT IN (SELECT k FROM delta_sources)", [run_id])
             # evidence before its discrepancies: its rule looks the drug up in discrepancies

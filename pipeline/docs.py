@@ -39,7 +39,9 @@ def render() -> str:
         for col_name, col in schema.columns.items():
             lines.append(f"| `{col_name}` | {_type(col.dtype)} | {'yes' if col.nullable else 'no'} | {_cell(col.description or '')} |")
         lines.append("")
-    lines += ["## Views", "", "View columns take the description of the table column of the same name; derived columns:", ""]
+    lines += ["## Views", "", "View columns take the description of the table column of the same name (of the "
+                                  "table `v_<table>` is named after, if any); derived columns (`view.column`: that "
+                                  "view's column only):", ""]
     for name, text in VIEW_COMMENTS.items():
         lines += [f"- `{name}`: {_cell(text)}"]
     lines += ["", "| derived column | description |", "|---|---|"]

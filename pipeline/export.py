@@ -5,8 +5,9 @@ Each table is a folder ``<directory>/<table>/``. Tables tied to drugs (see
 ``pipeline.delta.DELTA_KEYS``) are split into up to 16 hive partitions ``bucket=<c>/data_0.parquet``
 by the first hex digit of the MD5 of the row's drug (through its source or discrepancy when the
 table has no drug column) or, for raw segments, of its raw file, so an incremental run rewrites
-only the bucket of each drug it re-processed. The others (history, quarantine, reviews, runs,
-vocabularies) are one file, ``all.parquet``. Read a table whole with
+only the bucket of each drug it re-processed (the fact and discrepancy histories are bucketed
+too: an incremental run changes only its drugs' rows of them). The others (section history,
+quarantine, reviews, runs, vocabularies) are one file, ``all.parquet``. Read a table whole with
 ``read_parquet('warehouse/parquet/<table>/**/*.parquet')`` in DuckDB or
 ``pandas.read_parquet('warehouse/parquet/<table>')`` (both add the ``bucket`` column).
 """
@@ -66,7 +67,7 @@ def _write_whole(con, name: str, tmp: Path) -> None:
     else:
         lookup = _quote_ident("sources" if how == "source" else "discrepancies")
         key = _quote_ident(col)
-        con.execute(f"COPY (SELECT x.*, substr(md5(coalesce(k.drug, '')), 1, 1) AS bucket FROM {_quote_ident(name)} x "
+        con.execute(f"COPY (SELECT x.*, substr(md5(coalesce(CAST(k.drug AS VARCHAR), '')), 1, 1) AS bucket FROM {_quote_ident(name)} x "
                     f"LEFT JOIN (SELECT {key}, any_value(drug) AS drug FROM {lookup} GROUP BY {key}) k USING ({key})) "
                     f"TO {_sql_literal(tmp.as_posix())} (FORMAT PARQUET, PARTITION_BY (bucket))")
     tmp.mkdir(exist_ok=True)  # a table with no rows writes no partition
@@ -89,11 +90,11 @@ def _write_bucket(con, name: str, bucket: str, out: Path) -> int:
                     f"(SELECT k FROM bucket_keys)) TO {_sql_literal(out.as_posix())} (FORMAT PARQUET)")
     else:
         lookup = _quote_ident("sources" if how == "source" else "discrepancies")
-        values = con.execute(f"SELECT DISTINCT coalesce(drug, '') FROM {lookup}").fetchall()
+        values = con.execute(f"SELECT DISTINCT coalesce(CAST(drug AS VARCHAR), '') FROM {lookup}").fetchall()
         con.register("bucket_keys", pd.DataFrame({"k": [v for (v,) in values if bucket_of(v) == bucket]}, dtype=object))
         # rows whose key is in no lookup row hash as '' in the whole export: they belong to that bucket
         con.register("bucket_flags", pd.DataFrame({"orphans": [bucket == bucket_of("")]}))
-        con.execute(f"COPY (SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {lookup} WHERE coalesce(drug, '') "
+        con.execute(f"COPY (SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {lookup} WHERE coalesce(CAST(drug AS VARCHAR), '') "
                     f"IN (SELECT k FROM bucket_keys)) OR ((SELECT orphans FROM bucket_flags) AND {key} NOT IN "
                     f"(SELECT {key} FROM {lookup} WHERE {key} IS NOT NULL))) TO {_sql_literal(out.as_posix())} "
                     "(FORMAT PARQUET)")

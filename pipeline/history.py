@@ -86,11 +86,16 @@ def section_keys(sections: pd.DataFrame) -> pd.DataFrame:
 
 
 def advance_history(prev: pd.DataFrame, current: pd.DataFrame, key: str, run_id: str, now: str,
-                    keep: list[str]) -> pd.DataFrame:
-    """Merge the current rows into the history: new rows get first_seen, present rows last_seen.
-    Rows: the current ones in their order, then the earlier ones no longer present (present =
-    False, their last sighting kept), in the history's order. A key seen twice before counts
-    with its first row. Built column by column: a dict per row made a re-run take seconds."""
+                    keep: list[str], previous: tuple[str, str] | None = None) -> pd.DataFrame:
+    """Merge the current rows into the history: new rows get first_seen; rows the current run
+    produced are ``present`` with no last sighting of their own (``last_seen_run`` and
+    ``last_seen_at`` are empty: they were seen by the latest run, as a current row of a
+    slowly changing dimension has no end), so a run that re-processes some drugs leaves every
+    other drug's rows as they are. A row no longer produced keeps its last sighting: the
+    ``previous`` run (run id, time) for a row that was present until now. Rows: the current ones
+    in their order, then the earlier ones no longer present, in the history's order. A key seen
+    twice before counts with its first row. Built column by column: a dict per row made a
+    re-run take seconds."""
     if not len(current) and not len(prev):
         return pd.DataFrame()
     n = len(current)
@@ -120,12 +125,28 @@ def advance_history(prev: pd.DataFrame, current: pd.DataFrame, key: str, run_id:
             source = old_col(c)
             cols[c] = [np.nan] * n + [source[i] for i in gone]
     last_run, last_at = old_col("last_seen_run"), old_col("last_seen_at")
+    ended = [i for i in gone if not isinstance(last_run[i], str)]  # present until the previous run
+    if ended and previous is None:
+        raise ValueError(f"{len(ended)} history row(s) were present ({key} {old_keys[ended[0]]!r}, ...) but "
+                         "no previous run is known to date their last sighting")
+    ended_set = set(ended)
     cols["first_seen_run"] = [run_id if i is None else first_run[i] for i in pos] + [first_run[i] for i in gone]
     cols["first_seen_at"] = [now if i is None else first_at[i] for i in pos] + [first_at[i] for i in gone]
-    cols["last_seen_run"] = [run_id] * n + [last_run[i] for i in gone]
-    cols["last_seen_at"] = [now] * n + [last_at[i] for i in gone]
+    cols["last_seen_run"] = pd.array([None] * n + [previous[0] if i in ended_set else last_run[i] for i in gone],
+                                     dtype="string")
+    cols["last_seen_at"] = pd.array([None] * n + [previous[1] if i in ended_set else last_at[i] for i in gone],
+                                    dtype="string")
     cols["present"] = [True] * n + [False] * len(gone)
     return pd.DataFrame(cols)
+
+
+def previous_run(runs: pd.DataFrame) -> tuple[str, str] | None:
+    """(run id, ended_at) of the last run in ``runs`` (the run that published the history being
+    advanced), or None before the first run."""
+    if not len(runs):
+        return None
+    last = runs.iloc[-1]
+    return str(last["run_id"]), str(last["ended_at"])
 
 
 def run_record(run_id: str, started_at: str, ended_at: str, source_hashes: dict, row_counts: dict,
@@ -147,12 +168,13 @@ def update_history(prev: dict[str, pd.DataFrame], run_id: str, started_at: str, 
     runs = pd.concat([prev["runs"], pd.DataFrame([run])], ignore_index=True) if len(prev["runs"]) else pd.DataFrame([run])
 
     fact_now = fact_keys(facts)
+    previous = previous_run(prev["runs"])
     fact_hist = advance_history(prev["fact_history"], fact_now, "fact_key", run_id, ended_at,
-                         ["fact_table", "source_id", "mention", "label"])
+                         ["fact_table", "source_id", "mention", "label"], previous)
     disc_now = discrepancies[["discrepancy_id", "drug", "topic", "severity", "summary", "values_hash"]] if len(discrepancies) \
         else pd.DataFrame(columns=["discrepancy_id", "drug", "topic", "severity", "summary", "values_hash"])
     disc_hist = advance_history(prev["discrepancy_history"], disc_now, "discrepancy_id", run_id, ended_at,
-                         ["drug", "topic", "severity", "summary", "values_hash"])
+                         ["drug", "topic", "severity", "summary", "values_hash"], previous)
     sec_now = section_keys(sections).assign(last_seen_run=run_id)
     history = {"runs": runs.reindex(columns=RUN_COLUMNS), "fact_history": fact_hist.reindex(columns=FACT_COLUMNS),
                "discrepancy_history": disc_hist.reindex(columns=DISC_COLUMNS),

@@ -399,9 +399,17 @@ class RunsModel(_Base):
 class _Seen(_Base):
     first_seen_run: Series[Text] = pa.Field(description="Run that first produced it")
     first_seen_at: Series[Text] = pa.Field(description="When it was first produced (UTC, ISO 8601)")
-    last_seen_run: Series[Text] = pa.Field(description="Last run that produced it")
-    last_seen_at: Series[Text] = pa.Field(description="When it was last produced (UTC, ISO 8601)")
+    last_seen_run: Series[Text] = pa.Field(nullable=True, description="Last run that produced it; empty while `present` "
+                                           "(the latest run: see the views v_fact_history and v_discrepancy_history)")
+    last_seen_at: Series[Text] = pa.Field(nullable=True, description="When it was last produced (UTC, ISO 8601); empty "
+                                          "while `present`")
     present: Series[bool] = pa.Field(description="Produced by the latest run (False: gone, e.g. a resolved discrepancy)")
+
+    @pa.dataframe_check
+    def last_sighting_only_when_gone(cls, df: pd.DataFrame) -> pd.Series:
+        """A row the latest run produced has no last sighting of its own; a gone row has one."""
+        gone = ~df["present"].astype(bool)
+        return (df["last_seen_run"].notna() == gone) & (df["last_seen_at"].notna() == gone)
 
 
 class FactHistoryModel(_Seen):

@@ -89,15 +89,18 @@ def write_database(path: Path, tables: dict[str, pd.DataFrame], models: dict[str
         for view, text in (view_comments or {}).items():
             con.execute(f"COMMENT ON VIEW {_quote_ident(view)} IS {_sql_literal(text)}")
         if views_sql:
+            # a view column's description: the view's own ("view.column"), else that of the
+            # table the view is named after (v_<table>), else that of the first table with the column
             known: dict[str, str] = {}
-            for model in models.values():
+            for table, model in models.items():
                 for column, text in column_descriptions(model).items():
                     known.setdefault(column, text)
+                    known[f"v_{table}.{column}"] = text
             known.update(view_column_comments or {})
             view_cols = con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
                                     "AND table_name IN (SELECT view_name FROM duckdb_views() WHERE NOT internal)").fetchall()
             for view, column in view_cols:
-                text = known.get(column)
+                text = known.get(f"{view}.{column}") or known.get(column)
                 if text:
                     con.execute(f"COMMENT ON COLUMN {_quote_ident(view)}.{_quote_ident(column)} IS {_sql_literal(text)}")
         con.execute("COMMIT")

@@ -29,6 +29,19 @@ SELECT s.drug, d.route, d.population, d.phase, d.indication, d.source_id, s.kind
 FROM dosing d JOIN sources s USING (source_id)
 ORDER BY s.drug, d.route, d.population, d.phase, s.authority, d.source_id;
 
+-- The history tables store no last sighting for a row the latest run produced (present): these
+-- views fill it in with the latest run (the last row of runs). An empty table may have been
+-- published with numeric columns: the casts keep the views valid.
+CREATE VIEW v_fact_history AS
+SELECT h.* REPLACE (coalesce(CAST(h.last_seen_run AS VARCHAR), r.run_id) AS last_seen_run,
+                    coalesce(CAST(h.last_seen_at AS VARCHAR), r.ended_at) AS last_seen_at)
+FROM fact_history h LEFT JOIN (SELECT run_id, ended_at FROM runs ORDER BY rowid DESC LIMIT 1) r ON h.present;
+
+CREATE VIEW v_discrepancy_history AS
+SELECT h.* REPLACE (coalesce(CAST(h.last_seen_run AS VARCHAR), r.run_id) AS last_seen_run,
+                    coalesce(CAST(h.last_seen_at AS VARCHAR), r.ended_at) AS last_seen_at)
+FROM discrepancy_history h LEFT JOIN (SELECT run_id, ended_at FROM runs ORDER BY rowid DESC LIMIT 1) r ON h.present;
+
 CREATE VIEW v_open_discrepancies AS
 SELECT d.*
 FROM discrepancies d

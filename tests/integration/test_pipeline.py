@@ -50,6 +50,17 @@ def test_whole_graph_materialises_and_publishes_a_documented_warehouse(workdirs)
             "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
             "AND NOT internal AND (comment IS NULL OR comment = '')").fetchall()
         assert undocumented == []
+        comment = dict(((t, c), x) for t, c, x in con.execute(
+            "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE table_name LIKE '%fact_history'").fetchall())
+        # a view's own column description wins over the table column's of the same name
+        assert comment[("v_fact_history", "last_seen_run")] != comment[("fact_history", "last_seen_run")]
+        assert "latest run" in comment[("v_fact_history", "last_seen_run")]
+        assert comment[("v_fact_history", "mention")] == comment[("fact_history", "mention")]
+        # the first run's facts are all present: none has a last sighting of its own, the view gives the run
+        run_id = con.execute("SELECT run_id FROM runs").fetchall()
+        assert len(run_id) == 1 and con.execute("SELECT count(*) FROM fact_history WHERE present AND "
+                                                "last_seen_run IS NULL").fetchone()[0] > 0
+        assert con.execute("SELECT DISTINCT last_seen_run FROM v_fact_history").fetchall() == run_id
         assert con.execute("SELECT count(*) FROM v_open_discrepancies").fetchone()[0] == counts["discrepancies"]
         row = con.execute("SELECT summary FROM discrepancies WHERE severity = 'critical'").fetchone()
         assert "80 mg" in row[0] and "100 mg" in row[0]

@@ -5,6 +5,7 @@ import shutil
 
 import dagster as dg
 import duckdb
+import pandas as pd
 
 from pipeline import paths
 from pipeline.cache import stage_cache
@@ -120,11 +121,18 @@ def test_history_and_decisions_across_three_runs(workdirs):
     section = md.split("### Latest change", 1)[1].split("###", 1)[0]
     assert "changed: maximum oral daily dose" in section and "120 mg" in section
     assert "Dosage and administration" in section
+    runs = _query("SELECT run_id, ended_at FROM runs ORDER BY rowid")
+    assert len(runs) == 3
+    # a present row stores no last sighting; the view fills in the latest run
     hist = _query("SELECT * FROM discrepancy_history WHERE discrepancy_id = ?", dose.discrepancy_id)
-    assert hist["first_seen_run"][0] != hist["last_seen_run"][0] and bool(hist["present"][0])
-    assert len(_query("SELECT * FROM runs")) == 3
-    facts = _query("SELECT * FROM fact_history WHERE fact_table = 'dosing' AND mention = '100 mg'")
+    assert bool(hist["present"][0]) and pd.isna(hist["last_seen_run"][0]) and pd.isna(hist["last_seen_at"][0])
+    hist = _query("SELECT * FROM v_discrepancy_history WHERE discrepancy_id = ?", dose.discrepancy_id)
+    assert hist["first_seen_run"][0] == runs["run_id"][0] and hist["last_seen_run"][0] == runs["run_id"][2]
+    assert hist["last_seen_at"][0] == runs["ended_at"][2]
+    # the old maximum was last seen by run 2, the run before the edit
+    facts = _query("SELECT * FROM v_fact_history WHERE fact_table = 'dosing' AND mention = '100 mg'")
     assert len(facts) == 1 and not bool(facts["present"][0])
+    assert facts["last_seen_run"][0] == runs["run_id"][1] and facts["last_seen_at"][0] == runs["ended_at"][1]
     # the per-source and per-drug caches hold this run's entries, and edited texts' old entries
     # only in packs most of whose bytes are still used; nothing of older code versions
     folder = paths.cache_dir() / "sources"

@@ -71,7 +71,7 @@ def test_restated_passages_count_what_brute_force_counts():
     assert got[("b", "a")] >= 5
 
 
-def _plain_advance(prev, current, key, run_id, now, keep):
+def _plain_advance(prev, current, key, run_id, now, keep, previous=None):
     """The history merge written row by row."""
     old = {r[key]: r for r in prev.to_dict("records")}
     rows = []
@@ -79,17 +79,24 @@ def _plain_advance(prev, current, key, run_id, now, keep):
         o = old.get(r[key])
         rows.append({**r, "first_seen_run": o["first_seen_run"] if o else run_id,
                      "first_seen_at": o["first_seen_at"] if o else now,
-                     "last_seen_run": run_id, "last_seen_at": now, "present": True})
+                     "last_seen_run": None, "last_seen_at": None, "present": True})
     now_keys = set(current[key])
     for k, o in old.items():
         if k not in now_keys:
+            was_present = bool(o["present"])
             rows.append({key: k, **{c: o[c] for c in keep}, "first_seen_run": o["first_seen_run"],
-                         "first_seen_at": o["first_seen_at"], "last_seen_run": o["last_seen_run"],
-                         "last_seen_at": o["last_seen_at"], "present": False})
-    return pd.DataFrame(rows)
+                         "first_seen_at": o["first_seen_at"],
+                         "last_seen_run": previous[0] if was_present else o["last_seen_run"],
+                         "last_seen_at": previous[1] if was_present else o["last_seen_at"], "present": False})
+    out = pd.DataFrame(rows)
+    for c in ("last_seen_run", "last_seen_at"):
+        out[c] = out[c].astype("string")
+    return out
 
 
 def test_history_merge_keeps_first_sightings_and_marks_what_is_gone():
+    from pipeline.schemas import FactHistoryModel
+
     rng = random.Random(3)
     cols = ["fact_table", "source_id", "mention", "label"]
 
@@ -98,25 +105,41 @@ def test_history_merge_keeps_first_sightings_and_marks_what_is_gone():
                              "source_id": [f"s{k % 3}" for k in keys], "mention": [f"m{k}" for k in keys],
                              "label": [rng.choice(["caution", "avoid"]) for _ in keys]})
 
-    first = advance_history(pd.DataFrame(), facts(list(range(10))), "fact_key", "r1", "t1", cols)
-    assert first["present"].all() and set(first["first_seen_run"]) == {"r1"}
+    def valid(frame):  # the warehouse model holds: a last sighting exactly on the gone rows
+        FactHistoryModel.validate(frame.assign(fact_key=frame["fact_key"].map(str)))
+        return frame
+
+    first = valid(advance_history(pd.DataFrame(), facts(list(range(10))), "fact_key", "r1", "t1", cols))
+    assert first["present"].all() and set(first["first_seen_run"]) == {"r1"} and first["last_seen_run"].isna().all()
     now = facts([3, 4, 11, 12, 5])
-    second = advance_history(first, now, "fact_key", "r2", "t2", cols)
-    pd.testing.assert_frame_equal(second, _plain_advance(first, now, "fact_key", "r2", "t2", cols))
+    second = valid(advance_history(first, now, "fact_key", "r2", "t2", cols, ("r1", "t1")))
+    pd.testing.assert_frame_equal(second, _plain_advance(first, now, "fact_key", "r2", "t2", cols, ("r1", "t1")))
     by = second.set_index("fact_key")
-    assert by.loc[3, "first_seen_run"] == "r1" and by.loc[3, "last_seen_run"] == "r2"
+    assert by.loc[3, "first_seen_run"] == "r1" and pd.isna(by.loc[3, "last_seen_run"]) and by.loc[3, "present"]
     assert by.loc[11, "first_seen_run"] == "r2"
-    assert not by.loc[0, "present"] and by.loc[0, "last_seen_run"] == "r1" and by.loc[0, "mention"] == "m0"
+    assert not by.loc[0, "present"] and by.loc[0, "last_seen_run"] == "r1" and by.loc[0, "last_seen_at"] == "t1"
+    assert by.loc[0, "mention"] == "m0"
     now = facts([0, 3])
-    third = advance_history(second, now, "fact_key", "r3", "t3", cols)
-    pd.testing.assert_frame_equal(third, _plain_advance(second, now, "fact_key", "r3", "t3", cols))
+    third = valid(advance_history(second, now, "fact_key", "r3", "t3", cols, ("r2", "t2")))
+    pd.testing.assert_frame_equal(third, _plain_advance(second, now, "fact_key", "r3", "t3", cols, ("r2", "t2")))
     by = third.set_index("fact_key")
-    assert by.loc[0, "present"] and by.loc[0, "first_seen_run"] == "r1" and by.loc[0, "last_seen_run"] == "r3"
-    assert not by.loc[11, "present"] and by.loc[11, "last_seen_run"] == "r2"
+    assert by.loc[0, "present"] and by.loc[0, "first_seen_run"] == "r1" and pd.isna(by.loc[0, "last_seen_run"])
+    assert not by.loc[11, "present"] and by.loc[11, "last_seen_run"] == "r2"  # present in r2, gone in r3
+    assert not by.loc[1, "present"] and by.loc[1, "last_seen_run"] == "r1"  # gone since r2: its sighting stays
     assert list(third["fact_key"][:2]) == [0, 3]  # current rows first, in their order
-    gone = advance_history(third, facts([]), "fact_key", "r4", "t4", cols)  # a run that finds nothing
+    gone = valid(advance_history(third, facts([]), "fact_key", "r4", "t4", cols, ("r3", "t3")))  # a run that finds nothing
     assert len(gone) == len(third) and not gone["present"].any()
-    assert list(gone["last_seen_run"]) == list(third["last_seen_run"])
+    assert list(gone["last_seen_run"]) == [r if isinstance(r, str) else "r3" for r in third["last_seen_run"].tolist()]
+    # a history of present rows cannot move on without the run that last saw them
+    with pytest.raises(ValueError, match="no previous run"):
+        advance_history(third, facts([]), "fact_key", "r4", "t4", cols)
+    # and the model refuses a present row with a sighting of its own, or a gone row without one
+    for k, bad in ((0, {"last_seen_run": "r3"}), (11, {"last_seen_at": None})):
+        broken = third.copy()
+        for c, v in bad.items():
+            broken.loc[broken["fact_key"] == k, c] = v
+        with pytest.raises(Exception, match="last_sighting_only_when_gone"):
+            valid(broken)
 
 
 def test_fact_keys_ignore_case_spacing_and_offsets_but_not_labels():
