@@ -42,6 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.cache import file_sha256, fresh_code_version
+from pipeline.perf import heap_frozen
 from pipeline.registry import SourceEntry, load_registry
 from pipeline.warehouse import _quote_ident, connect, remove_staging_file, staging_path
 
@@ -255,6 +256,7 @@ def drug_closure(entries: list[SourceEntry], changed_files: set[str]) -> tuple[s
         files, drugs = new_files, new_drugs
 
 
+@heap_frozen()  # the caller's heap is left out of the collector's walks (see perf.heap_frozen)
 def plan_run(raw_dir: Path, warehouse_path: Path, decisions_path: Path, vocabulary_key: str,
              max_drug_share: float, cache_dir: Path | None = None) -> Plan:
     """What the next run must be (see the module docstring)."""
@@ -455,7 +457,8 @@ def run_incremental(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir
     the warehouse was swapped in (export, report) removes the manifest, so the next run is full."""
     if plan.mode != "incremental":
         raise DeltaError(f"the plan is {plan.mode!r} ({plan.reason}), not incremental")
-    with warehouse_lock(warehouse_path.parent):
+    # the caller's heap (vocabulary, matcher index) is left out of the collector's walks
+    with heap_frozen(), warehouse_lock(warehouse_path.parent):
         if manifest_key(warehouse_path.parent) != plan.manifest:
             raise DeltaError("another run published since this plan was made; nothing was published (plan again)")
         with _StagingCopy(warehouse_path) as staging:

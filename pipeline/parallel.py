@@ -22,7 +22,6 @@ functions type them. ``exchange="pipe"`` (the default) is exact by construction.
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing as mp
 import os
@@ -31,7 +30,6 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +39,7 @@ import pandas as pd
 from pipeline.cache import SourceCache
 from pipeline.extract import FACT_TABLES, extract_rows, frames_from_rows
 from pipeline.extract.units import _row_type
+from pipeline.perf import heap_frozen
 from pipeline.problems import Problem
 from pipeline.registry import SourceEntry
 from pipeline.sections import section_frames, section_rows
@@ -245,7 +244,7 @@ def parse_sources(raw_root: Path, entries: list[SourceEntry], max_bytes: int, co
     tasks = [(k, str(raw_root), g, max_bytes, control_ratio, sec_spec, fact_spec, exchange_dir)
              for k, g in enumerate(groups)]
     try:
-        with _frozen_heap(), _pool(workers) as pool:
+        with heap_frozen(), _pool(workers) as pool:
             results = list(pool.map(_parse_batch, tasks))
         t_join = time.perf_counter()
         empty_sections, empty_items = section_frames([], [])
@@ -441,7 +440,7 @@ class ForkJob:
         n = max(1, min(n_items, workers * BATCHES_PER_WORKER))
         bounds = [round(k * n_items / n) for k in range(n + 1)]
         tasks = [(self._key, a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
-        self._frozen = _frozen_heap()
+        self._frozen = heap_frozen()  # the workers' collections leave the inherited heap alone
         self._frozen.__enter__()
         try:
             self._pool = _pool(workers)
@@ -511,20 +510,6 @@ def _die_with_parent(parent: int) -> None:
         return
     if os.getppid() != parent:  # the parent died before the request was made
         os._exit(1)
-
-
-@contextmanager
-def _frozen_heap():
-    """Keep the garbage collector of forked workers off the parent's objects: a worker's
-    collection would otherwise walk (and so copy, page by page) the whole inherited heap.
-    A heap the caller had frozen already stays frozen."""
-    already = gc.get_freeze_count() > 0
-    gc.freeze()
-    try:
-        yield
-    finally:
-        if not already:
-            gc.unfreeze()
 
 
 def _fork_call(task):

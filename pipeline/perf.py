@@ -31,3 +31,20 @@ def gc_paused_call(fn):
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+@contextmanager
+def heap_frozen():
+    """Keep the garbage collector off every object that exists now, for the duration (``gc.freeze``):
+    a collection walks only what was made since. A run that holds a large heap from before it
+    started (the vocabulary and the matcher's index: millions of objects) otherwise pays for
+    walking all of it at every full collection, 0.4-0.7 s of an incremental run; and forked
+    workers, whose collections would walk (and so copy, page by page) the inherited heap, leave
+    it alone. A heap the caller had frozen already stays frozen."""
+    already = gc.get_freeze_count() > 0
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not already:
+            gc.unfreeze()

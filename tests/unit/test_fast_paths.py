@@ -7,6 +7,7 @@ shortcut that drops a pair, a row or a value fails here.
 
 import hashlib
 import random
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -458,3 +459,51 @@ def test_sentence_breaks_searched_from_the_sentence_end_equal_the_whole_sentence
         start = rng.randrange(0, min(3, len(text)) + 1)
         # the plain definition: the abbreviation and number checks search the whole sentence so far
         assert sentence_spans(text, start, len(text)) == sentence_spans(text, start, len(text), reach=None), text
+
+
+class _Node:
+    pass
+
+
+def test_heap_frozen_hides_the_callers_heap_for_a_while_and_the_runs_use_it(tmp_path, monkeypatch):
+    import gc
+    from contextlib import contextmanager
+
+    from pipeline import delta
+    from pipeline.perf import heap_frozen
+
+    if gc.get_freeze_count():
+        pytest.skip("this test process froze its heap already")
+    with heap_frozen():
+        assert gc.get_freeze_count() > 0
+        with heap_frozen():
+            pass
+        assert gc.get_freeze_count() > 0  # an inner use keeps the outer's freeze
+        node = _Node()  # a cycle made meanwhile is collected as usual
+        node.itself = node
+        ref = weakref.ref(node)
+        del node
+        gc.collect()
+        assert ref() is None
+    assert gc.get_freeze_count() == 0
+    # the plan and the incremental run keep the collector off their caller's heap
+    seen = []
+
+    def manifest(*_):
+        seen.append(gc.get_freeze_count())
+        return None
+
+    monkeypatch.setattr(delta, "load_manifest", manifest)
+    assert delta.plan_run(tmp_path, tmp_path / "w.duckdb", tmp_path / "d.csv", "v", 0.2).mode == "full"
+
+    @contextmanager
+    def lock(*_):
+        seen.append(gc.get_freeze_count())
+        raise delta.DeltaError("stop here")
+        yield
+
+    monkeypatch.setattr(delta, "warehouse_lock", lock)
+    with pytest.raises(delta.DeltaError, match="stop here"):
+        delta.run_incremental(delta.Plan("incremental", "test"), tmp_path, tmp_path / "w.duckdb", tmp_path, None,
+                              pd.DataFrame(), None, "r", "t", "t", tmp_path / "d.csv", {})
+    assert len(seen) == 2 and all(seen) and gc.get_freeze_count() == 0
