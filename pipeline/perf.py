@@ -38,7 +38,8 @@ def heap_frozen():
     """Keep the garbage collector off every object that exists now, for the duration (``gc.freeze``):
     a collection walks only what was made since. A run that holds a large heap from before it
     started (the vocabulary and the matcher's index: millions of objects) otherwise pays for
-    walking all of it at every full collection, 0.4-0.7 s of an incremental run; and forked
+    walking all of it at every full collection (0.1-0.2 s each; the incremental plan's went from
+    0.33-0.37 s to 0.10-0.11 s in the benchmark's process); and forked
     workers, whose collections would walk (and so copy, page by page) the inherited heap, leave
     it alone. A heap the caller had frozen already stays frozen."""
     already = gc.get_freeze_count() > 0
