@@ -559,7 +559,7 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
                                                     "(SELECT k FROM delta_sources)").df(),
                     # the last run only (the previous one): every run's row holds every source's
                     # hash, so reading them all would grow with the number of runs
-                    "runs": con0.execute("SELECT * FROM runs ORDER BY rowid DESC LIMIT 1").df()}
+                    "runs": con0.execute("SELECT * FROM v_latest_run").df()}
         finally:
             con0.close()
         rows, decision_problems = read_decisions(decisions_path)

@@ -67,7 +67,7 @@ def _write_whole(con, name: str, tmp: Path) -> None:
     else:
         lookup = _quote_ident("sources" if how == "source" else "discrepancies")
         key = _quote_ident(col)
-        con.execute(f"COPY (SELECT x.*, substr(md5(coalesce(CAST(k.drug AS VARCHAR), '')), 1, 1) AS bucket FROM {_quote_ident(name)} x "
+        con.execute(f"COPY (SELECT x.*, substr(md5(coalesce(k.drug, '')), 1, 1) AS bucket FROM {_quote_ident(name)} x "
                     f"LEFT JOIN (SELECT {key}, any_value(drug) AS drug FROM {lookup} GROUP BY {key}) k USING ({key})) "
                     f"TO {_sql_literal(tmp.as_posix())} (FORMAT PARQUET, PARTITION_BY (bucket))")
     tmp.mkdir(exist_ok=True)  # a table with no rows writes no partition
@@ -90,11 +90,11 @@ def _write_bucket(con, name: str, bucket: str, out: Path) -> int:
                     f"(SELECT k FROM bucket_keys)) TO {_sql_literal(out.as_posix())} (FORMAT PARQUET)")
     else:
         lookup = _quote_ident("sources" if how == "source" else "discrepancies")
-        values = con.execute(f"SELECT DISTINCT coalesce(CAST(drug AS VARCHAR), '') FROM {lookup}").fetchall()
+        values = con.execute(f"SELECT DISTINCT coalesce(drug, '') FROM {lookup}").fetchall()
         con.register("bucket_keys", pd.DataFrame({"k": [v for (v,) in values if bucket_of(v) == bucket]}, dtype=object))
         # rows whose key is in no lookup row hash as '' in the whole export: they belong to that bucket
         con.register("bucket_flags", pd.DataFrame({"orphans": [bucket == bucket_of("")]}))
-        con.execute(f"COPY (SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {lookup} WHERE coalesce(CAST(drug AS VARCHAR), '') "
+        con.execute(f"COPY (SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {lookup} WHERE coalesce(drug, '') "
                     f"IN (SELECT k FROM bucket_keys)) OR ((SELECT orphans FROM bucket_flags) AND {key} NOT IN "
                     f"(SELECT {key} FROM {lookup} WHERE {key} IS NOT NULL))) TO {_sql_literal(out.as_posix())} "
                     "(FORMAT PARQUET)")

@@ -622,15 +622,26 @@ def _markdown_of(meta: dict, parts_file: Path) -> Path:
     return parts_file.parent / meta["path"]  # an absolute path stays itself
 
 
-def _saved_markdown(saved: dict, parts_file: Path) -> bytes | None:
-    """The Markdown report the parts were saved with, or None when it is gone or changed."""
-    meta = saved["markdown_file"]
+def _markdown_changed(meta: dict, parts_file: Path) -> str | None:
+    """Why the Markdown report the parts were saved with is no longer that file (gone, or another
+    size or modification time), or None."""
     path = _markdown_of(meta, parts_file)
     try:
         stat = path.stat()
-        if (stat.st_size, stat.st_mtime_ns) != (meta["size"], meta["mtime_ns"]):
-            return None
-        text = path.read_bytes()
+    except OSError:
+        return f"no Markdown report at {path}, beside the saved report parts"
+    if (stat.st_size, stat.st_mtime_ns) != (meta["size"], meta["mtime_ns"]):
+        return f"the Markdown report {path} was changed after the last run"
+    return None
+
+
+def _saved_markdown(saved: dict, parts_file: Path) -> bytes | None:
+    """The Markdown report the parts were saved with, or None when it is gone or changed."""
+    meta = saved["markdown_file"]
+    if _markdown_changed(meta, parts_file) is not None:
+        return None
+    try:
+        text = _markdown_of(meta, parts_file).read_bytes()
     except OSError:
         return None
     return text if len(text) == meta["size"] else None
@@ -642,15 +653,11 @@ def parts_usable(path: Path) -> str | None:
         with open(path, "rb") as fh:
             saved = pickle.load(fh)
         meta = saved["markdown_file"]
-        markdown = _markdown_of(meta, path)
-        stat = markdown.stat()
     except FileNotFoundError:
-        return "no saved report parts, or no Markdown report beside them"
+        return "no saved report parts"
     except Exception as exc:  # noqa: BLE001 - a cut or foreign file: the reason is reported, a full run mends it
         return f"the saved report parts cannot be read ({type(exc).__name__})"
-    if (stat.st_size, stat.st_mtime_ns) != (meta["size"], meta["mtime_ns"]):
-        return f"the Markdown report {markdown} was changed after the last run"
-    return None
+    return _markdown_changed(meta, path)
 
 
 @gc_paused_call

@@ -483,6 +483,19 @@ def empty_frame(model: type[_Base]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=object) for name in schema.columns})
 
 
+def typed_empty(frame: pd.DataFrame, model: type[_Base]) -> pd.DataFrame:
+    """A zero-row ``frame`` with its model's column types. An empty column has no value for
+    DuckDB to infer a type from: it stored such columns as DOUBLE or as a column of no type, so
+    a run that found nothing published tables a later run could not insert text into or bucket
+    by drug."""
+    if len(frame):
+        return frame
+    columns = model.to_schema().columns
+    types = {c: ("string" if columns[c].dtype.type is str else columns[c].dtype.type)
+             for c in frame.columns if c in columns}
+    return frame.astype(types)
+
+
 def table_description(model: type[_Base]) -> str:
     return " ".join((model.__doc__ or "").split())
 

@@ -7,6 +7,7 @@ VIEW_COMMENTS = {
     "v_discrepancy_history": "discrepancy_history with the last sighting of every present discrepancy filled in: the latest run.",
     "v_dose_comparison": "Dose facts side by side per drug, route, population and phase, sources ordered by authority.",
     "v_fact_history": "fact_history with the last sighting of every present fact filled in: the latest run.",
+    "v_latest_run": "The run that published the warehouse (the last row of runs).",
     "v_open_discrepancies": "Discrepancies no editor has closed (open, needs expert, reopened), most severe first.",
     "v_source_coverage": "For each source and each section topic any source of the drug covers: whether this source covers it.",
     "v_unmatched_mentions": "Curation list: mentions that matched no vocabulary concept, by table, with how often and where.",

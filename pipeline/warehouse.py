@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline.schemas import column_descriptions, table_description
+from pipeline.schemas import column_descriptions, table_description, typed_empty
 
 VIEWS_FILE = Path(__file__).resolve().parent / "data" / "views.sql"
 
@@ -71,6 +71,8 @@ def write_database(path: Path, tables: dict[str, pd.DataFrame], models: dict[str
     con = connect(path)
     try:
         for name, frame in tables.items():
+            if name in models:
+                frame = typed_empty(frame, models[name])
             con.register("frame_to_write", frame)
             con.execute(f"CREATE TABLE {_quote_ident(name)} AS SELECT * FROM frame_to_write")
             con.unregister("frame_to_write")

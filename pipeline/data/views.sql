@@ -29,18 +29,20 @@ SELECT s.drug, d.route, d.population, d.phase, d.indication, d.source_id, s.kind
 FROM dosing d JOIN sources s USING (source_id)
 ORDER BY s.drug, d.route, d.population, d.phase, s.authority, d.source_id;
 
+-- The run that published the warehouse: the last row of runs (the incremental run reads its
+-- previous run here too).
+CREATE VIEW v_latest_run AS
+SELECT * FROM runs ORDER BY rowid DESC LIMIT 1;
+
 -- The history tables store no last sighting for a row the latest run produced (present): these
--- views fill it in with the latest run (the last row of runs). An empty table may have been
--- published with numeric columns: the casts keep the views valid.
+-- views fill it in with the latest run.
 CREATE VIEW v_fact_history AS
-SELECT h.* REPLACE (coalesce(CAST(h.last_seen_run AS VARCHAR), r.run_id) AS last_seen_run,
-                    coalesce(CAST(h.last_seen_at AS VARCHAR), r.ended_at) AS last_seen_at)
-FROM fact_history h LEFT JOIN (SELECT run_id, ended_at FROM runs ORDER BY rowid DESC LIMIT 1) r ON h.present;
+SELECT h.* REPLACE (coalesce(h.last_seen_run, r.run_id) AS last_seen_run, coalesce(h.last_seen_at, r.ended_at) AS last_seen_at)
+FROM fact_history h LEFT JOIN v_latest_run r ON h.present;
 
 CREATE VIEW v_discrepancy_history AS
-SELECT h.* REPLACE (coalesce(CAST(h.last_seen_run AS VARCHAR), r.run_id) AS last_seen_run,
-                    coalesce(CAST(h.last_seen_at AS VARCHAR), r.ended_at) AS last_seen_at)
-FROM discrepancy_history h LEFT JOIN (SELECT run_id, ended_at FROM runs ORDER BY rowid DESC LIMIT 1) r ON h.present;
+SELECT h.* REPLACE (coalesce(h.last_seen_run, r.run_id) AS last_seen_run, coalesce(h.last_seen_at, r.ended_at) AS last_seen_at)
+FROM discrepancy_history h LEFT JOIN v_latest_run r ON h.present;
 
 CREATE VIEW v_open_discrepancies AS
 SELECT d.*
