@@ -15,5 +15,5 @@ defs = dg.Definitions(
     ],
     jobs=[automation.refresh_job, incremental.incremental_job],
     schedules=[automation.daily_refresh_schedule],
-    sensors=[automation.raw_files_sensor],
+    sensors=[automation.raw_files_sensor, automation.full_run_fallback_sensor],
 )

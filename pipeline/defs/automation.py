@@ -1,13 +1,15 @@
 """Automation: a sensor on the raw files' content and a daily safety-net schedule. Both run by
 default in `dagster dev`. The sensor launches the incremental job when ``pipeline.delta.plan_run``
-allows it (only some drugs' raw files changed, nothing else did) and the full refresh otherwise."""
+allows it (only some drugs' raw files changed, nothing else did) and the full refresh otherwise.
+A run-failure sensor launches the full refresh for an incremental run that found, when it
+started, that the change had meanwhile come to need a full run."""
 
 import json
 
 import dagster as dg
 
 from pipeline import paths
-from pipeline.defs.incremental import incremental_job
+from pipeline.defs.incremental import NEEDS_FULL_RUN_TAG, incremental_job
 from pipeline.delta import plan_run
 from pipeline.normalise import vocabulary_key
 from pipeline.watch import changed_sources, raw_snapshot, snapshot_key, source_hashes
@@ -52,3 +54,23 @@ def raw_files_sensor(context: dg.SensorEvaluationContext):
     result, cursor = evaluate_raw_files(context.cursor)
     context.update_cursor(cursor)
     return result
+
+
+def fallback_request(run: dg.DagsterRun) -> dg.RunRequest | dg.SkipReason:
+    """What to do about a failed run: a refresh_job run when it is an incremental run that
+    failed because its change needs a full run (its ``NEEDS_FULL_RUN_TAG``), nothing otherwise
+    (an error is for a person to read; relaunching would repeat it)."""
+    reason = run.tags.get(NEEDS_FULL_RUN_TAG)
+    if run.job_name != incremental_job.name or reason is None:
+        return dg.SkipReason(f"run {run.run_id} of {run.job_name} failed for another reason: not relaunched")
+    return dg.RunRequest(run_key=f"fallback-{run.run_id}",  # one refresh per failed run, however often evaluated
+                         tags={"drug_facts/fallback_for": run.run_id, "drug_facts/plan": f"full: {reason}"[:4000]})
+
+
+@dg.run_failure_sensor(monitored_jobs=[incremental_job], request_job=refresh_job, minimum_interval_seconds=30,
+                       default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Launches refresh_job for an incremental run that failed because, by the time "
+                                   "it started, its change needed a full run (more drugs changed, another "
+                                   "vocabulary); other failures are left for a person to read.")
+def full_run_fallback_sensor(context: dg.RunFailureSensorContext):
+    return fallback_request(context.dagster_run)

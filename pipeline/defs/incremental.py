@@ -1,6 +1,10 @@
 """The incremental job: one op that re-processes only the drugs whose raw files changed and
 replaces their rows in the published warehouse and report (``pipeline.delta``). The sensor
-launches it when ``plan_run`` says a run can be incremental, and ``refresh_job`` otherwise."""
+launches it when ``plan_run`` says a run can be incremental, and ``refresh_job`` otherwise.
+
+The plan is made again when the op starts: when it has turned full meanwhile (a second edit to
+more drugs, a new vocabulary), the op tags its run with ``NEEDS_FULL_RUN_TAG`` and fails, and
+``pipeline.defs.automation.full_run_fallback_sensor`` launches ``refresh_job`` for it."""
 
 from datetime import datetime, timezone
 
@@ -10,6 +14,9 @@ from pipeline import paths
 from pipeline.delta import plan_run, run_incremental
 from pipeline.match import Matcher, ancestors_map
 from pipeline.normalise import load_or_build_vocabulary
+
+
+NEEDS_FULL_RUN_TAG = "drug_facts/needs_full_run"  # on an incremental run whose change needs a full run: why
 
 
 def _now() -> str:
@@ -29,8 +36,10 @@ def update_changed_drugs(context: dg.OpExecutionContext) -> None:
     if plan.mode == "unchanged":
         return
     if plan.mode != "incremental":
-        raise dg.Failure(description=f"this change needs a full run ({plan.reason}); launch refresh_job",
-                         allow_retries=False)
+        # the tag is what the fallback sensor acts on: this failure, not any other, asks for a full run
+        context.instance.add_run_tags(context.run_id, {NEEDS_FULL_RUN_TAG: plan.reason[:4000]})
+        raise dg.Failure(description=f"this change needs a full run ({plan.reason}); the sensor "
+                                     "full_run_fallback_sensor launches refresh_job for it", allow_retries=False)
     result = run_incremental(plan, paths.raw_dir(), paths.warehouse_path(), paths.reports_dir(), paths.cache_dir(),
                              concepts, Matcher(concepts, terms), context.run.run_id, started, None,
                              paths.decisions_path(), th, ancestors=ancestors_map(concepts))

@@ -214,6 +214,55 @@ def test_sensor_launches_the_incremental_job_and_it_publishes(workdirs):
         automation.vocabulary_key = real
     assert again.job_name == "refresh_job" and "vocabulary" in again.tags["drug_facts/plan"]
 
+    # the sensor asked for incremental_job, but by the time it runs the change needs a full run:
+    # the run fails with the reason on a tag, publishes nothing, and the fallback sensor asks for
+    # refresh_job for that run (once: the run key is the failed run's)
+    import pipeline.defs.incremental as incremental
+
+    request, _ = evaluate_raw_files(cursor)
+    assert request.job_name == "incremental_job"
+    real_load = incremental.load_or_build_vocabulary
+
+    def another_vocabulary(*args, **kwargs):
+        concepts, terms, info = real_load(*args, **kwargs)
+        return concepts, terms, {**info, "key": "another-vocabulary"}
+
+    incremental.load_or_build_vocabulary = another_vocabulary
+    try:
+        late = defs.get_job_def("incremental_job").execute_in_process(instance=dg.DagsterInstance.get(),
+                                                                      raise_on_error=False)
+    finally:
+        incremental.load_or_build_vocabulary = real_load
+    assert not late.success
+    run = dg.DagsterInstance.get().get_run_by_id(late.run_id)
+    assert "vocabulary" in run.tags[incremental.NEEDS_FULL_RUN_TAG]
+    sensor = defs.get_sensor_def("full_run_fallback_sensor")
+    fallback = sensor(dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_event=late.get_run_failure_event(), dagster_instance=dg.DagsterInstance.get(),
+        dagster_run=run).for_run_failure())
+    assert isinstance(fallback, dg.RunRequest)
+    assert fallback.run_key == f"fallback-{late.run_id}" and fallback.tags["drug_facts/fallback_for"] == late.run_id
+    assert sensor.targets[0].job_name == "refresh_job"
+    con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2  # nothing published
+    finally:
+        con.close()
+
+    # an incremental run that fails for another reason is left for a person to read
+    real_run = incremental.run_incremental
+    incremental.run_incremental = _fail_matching
+    try:
+        broken = defs.get_job_def("incremental_job").execute_in_process(instance=dg.DagsterInstance.get(),
+                                                                        raise_on_error=False)
+    finally:
+        incremental.run_incremental = real_run
+    assert not broken.success
+    skipped = sensor(dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_event=broken.get_run_failure_event(), dagster_instance=dg.DagsterInstance.get(),
+        dagster_run=dg.DagsterInstance.get().get_run_by_id(broken.run_id)).for_run_failure())
+    assert isinstance(skipped, dg.SkipReason)
+
 
 def _fail_matching(*args, **kwargs):
     raise RuntimeError("matching made to fail")

@@ -75,6 +75,7 @@ def test_sensor_and_schedule_are_on_by_default():
 
     repo = defs.get_repository_def()
     assert repo.get_sensor_def("raw_files_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert repo.get_sensor_def("full_run_fallback_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     assert repo.get_schedule_def("daily_refresh_schedule").default_status == dg.DefaultScheduleStatus.RUNNING
 
 
