@@ -75,7 +75,7 @@ def _write_whole(con, name: str, tmp: Path) -> None:
 
 def _write_bucket(con, name: str, bucket: str, out: Path) -> int:
     """The rows of one bucket into the file ``out``, found by key (the drugs or files of the
-    bucket are listed first, so no hash is computed per row); the number of rows."""
+    bucket are listed first, so no hash is computed per row); the number of rows written."""
     import pandas as pd
 
     from pipeline.delta import DELTA_KEYS
@@ -86,19 +86,21 @@ def _write_bucket(con, name: str, bucket: str, out: Path) -> int:
     if how in ("drug", "file"):
         values = con.execute(f"SELECT DISTINCT coalesce(CAST({key} AS VARCHAR), '') FROM {table}").fetchall()
         con.register("bucket_keys", pd.DataFrame({"k": [v for (v,) in values if bucket_of(v) == bucket]}, dtype=object))
-        con.execute(f"COPY (SELECT * FROM {table} WHERE coalesce(CAST({key} AS VARCHAR), '') IN "
-                    f"(SELECT k FROM bucket_keys)) TO {_sql_literal(out.as_posix())} (FORMAT PARQUET)")
+        select = (f"SELECT * FROM {table} WHERE coalesce(CAST({key} AS VARCHAR), '') IN "
+                  "(SELECT k FROM bucket_keys)")
     else:
         lookup = _quote_ident("sources" if how == "source" else "discrepancies")
         values = con.execute(f"SELECT DISTINCT coalesce(drug, '') FROM {lookup}").fetchall()
         con.register("bucket_keys", pd.DataFrame({"k": [v for (v,) in values if bucket_of(v) == bucket]}, dtype=object))
-        # rows whose key is in no lookup row hash as '' in the whole export: they belong to that bucket
-        con.register("bucket_flags", pd.DataFrame({"orphans": [bucket == bucket_of("")]}))
-        con.execute(f"COPY (SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {lookup} WHERE coalesce(drug, '') "
-                    f"IN (SELECT k FROM bucket_keys)) OR ((SELECT orphans FROM bucket_flags) AND {key} NOT IN "
-                    f"(SELECT {key} FROM {lookup} WHERE {key} IS NOT NULL))) TO {_sql_literal(out.as_posix())} "
-                    "(FORMAT PARQUET)")
-    return con.execute(f"SELECT count(*) FROM read_parquet({_sql_literal(out.as_posix())})").fetchone()[0]
+        select = (f"SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {lookup} WHERE coalesce(drug, '') "
+                  "IN (SELECT k FROM bucket_keys))")
+        if bucket == bucket_of(""):
+            # rows whose key is in no lookup row hash as '' in the whole export: they belong to this
+            # bucket alone (the condition is written only here: DuckDB does not fold it away
+            # elsewhere, and it costs a second scan of the lookup)
+            select += f" OR {key} NOT IN (SELECT {key} FROM {lookup} WHERE {key} IS NOT NULL)"
+    # COPY answers with the number of rows it wrote
+    return con.execute(f"COPY ({select}) TO {_sql_literal(out.as_posix())} (FORMAT PARQUET)").fetchone()[0]
 
 
 def export_from_database(db_path: Path, names: list[str], directory: Path,
