@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from pipeline.extract import cues as C
@@ -14,6 +15,21 @@ from pipeline.textutil import html_residue
 
 _FORMULA_OK = re.compile(r"^(?:[A-Z][a-z]?\s?(?:[1-9]\d{0,2})?\s?)+$")
 _ATTRIBUTE_RESIDUE = re.compile(r"[\"“”]\s?>|<\s?/?\w+")
+
+
+_FORMULA_HEADING = re.compile(r"formula", re.I)
+
+
+def _may_misspell(text: str, drug: str) -> bool:
+    """False only when no word the misspelling search below takes is one edit from ``drug``:
+    the candidate words compared in one ``rapidfuzz`` call instead of one by one. In an ASCII
+    text, lower-casing keeps every offset and letter, so the words are those of the lower-cased
+    text; any other text is always searched."""
+    if not text.isascii():
+        return True
+    words = re.findall(r"[a-z]{%d,%d}" % (len(drug) - 1, len(drug) + 1), text.lower())
+    return any(word != drug for word, _, _ in process.extract(drug, words, scorer=OSA.distance, score_cutoff=1,
+                                                               limit=None))
 
 
 def _hides(text: str) -> str:
@@ -41,34 +57,39 @@ def quality_rows(source_id: str, drug: str, text: str, sections: pd.DataFrame, u
         if nxt is None or nxt.kind != "item" or nxt.section_id != u.section_id:
             add(u.section_id, "empty_list", "a lead-in ends with ':' but no list follows", u.start, u.end, _hides(u.text))
 
-    secs = [r._asdict() for r in sorted(table_rows(sections), key=lambda r: r.section_index)]
+    secs = sorted(table_rows(sections), key=lambda r: r.section_index)
     for i, sec in enumerate(secs):
         nxt = secs[i + 1] if i + 1 < len(secs) else None
-        if (sec["topic"] != "boilerplate" and sec["heading"] and sec["body_start"] >= sec["char_end"]
-                and sec["heading_kind"] in ("heading", "weak") and not (nxt and nxt["level"] == 2)):
-            add(sec["section_id"], "empty_section", f"heading {sec['heading']!r} has no text under it",
-                sec["char_start"], sec["char_end"])
-        if nxt and sec["heading"] and sec["heading"].strip().lower() == nxt["heading"].strip().lower():
-            add(nxt["section_id"], "duplicated_passage", "the same heading twice in a row", nxt["char_start"], nxt["char_end"])
-        if sec["topic"] == "identifiers" and re.search(r"formula", sec["heading"], re.I):
-            body = text[sec["body_start"]:sec["body_end"]].strip()
+        if (sec.topic != "boilerplate" and sec.heading and sec.body_start >= sec.char_end
+                and sec.heading_kind in ("heading", "weak") and not (nxt and nxt.level == 2)):
+            add(sec.section_id, "empty_section", f"heading {sec.heading!r} has no text under it",
+                sec.char_start, sec.char_end)
+        if nxt and sec.heading and sec.heading.strip().lower() == nxt.heading.strip().lower():
+            add(nxt.section_id, "duplicated_passage", "the same heading twice in a row", nxt.char_start, nxt.char_end)
+        if sec.topic == "identifiers" and _FORMULA_HEADING.search(sec.heading):
+            body = text[sec.body_start:sec.body_end].strip()
             if body and not _FORMULA_OK.match(body):
-                add(sec["section_id"], "garbled_token", "the formula is not a valid element formula",
-                    sec["body_start"], sec["body_end"])
+                add(sec.section_id, "garbled_token", "the formula is not a valid element formula",
+                    sec.body_start, sec.body_end)
 
     seen: dict[str, int] = {}
+    markup = "<" in text or ">" in text  # every markup residue holds one of them
     for u in units:
-        key = " ".join(u.text.lower().split())
-        if len(key) >= 40 and u.topic != "boilerplate":
-            if key in seen:
-                add(u.section_id, "duplicated_passage", f"repeats the passage at offset {seen[key]}", u.start, u.end)
-            else:
-                seen[key] = u.start
-        for m in _ATTRIBUTE_RESIDUE.finditer(u.text):
-            add(u.section_id, "garbled_token", "markup residue inside the text", u.start + m.start(), u.start + m.end())
+        # an ASCII text's key is never longer than the text (lower-casing may lengthen others)
+        if u.topic != "boilerplate" and (len(u.text) >= 40 or not u.text.isascii()):
+            key = " ".join(u.text.lower().split())
+            if len(key) >= 40:
+                if key in seen:
+                    add(u.section_id, "duplicated_passage", f"repeats the passage at offset {seen[key]}", u.start, u.end)
+                else:
+                    seen[key] = u.start
+        if markup:
+            for m in _ATTRIBUTE_RESIDUE.finditer(u.text):
+                add(u.section_id, "garbled_token", "markup residue inside the text", u.start + m.start(),
+                    u.start + m.end())
 
     # A misspelt drug name (two letters swapped) hides statements from name-based matching.
-    if len(drug) >= 6:
+    if len(drug) >= 6 and _may_misspell(text, drug):
         for m in re.finditer(r"[A-Za-z]{%d,%d}" % (len(drug) - 1, len(drug) + 1), text):
             word = m.group(0).lower()
             if word != drug and OSA.distance(word, drug) == 1:

@@ -507,3 +507,50 @@ def test_heap_frozen_hides_the_callers_heap_for_a_while_and_the_runs_use_it(tmp_
         delta.run_incremental(delta.Plan("incremental", "test"), tmp_path, tmp_path / "w.duckdb", tmp_path, None,
                               pd.DataFrame(), None, "r", "t", "t", tmp_path / "d.csv", {})
     assert len(seen) == 2 and all(seen) and gc.get_freeze_count() == 0
+
+
+def test_misspelling_gate_answers_as_the_word_by_word_search():
+    """``quality._may_misspell`` (the candidate words compared in one rapidfuzz call, on the
+    lower-cased text when it is ASCII) is true exactly when the plain word-by-word search finds a
+    word one edit from the drug's name, and always for a text that is not ASCII: on generated texts with the name as written, changed by
+    one edit (swap, drop, add, change) or two, in other cases, and with non-ASCII letters."""
+    import re
+
+    from rapidfuzz.distance import OSA
+
+    from pipeline.extract.quality import _may_misspell
+
+    def plain(text: str, drug: str) -> bool:
+        return any(m.group(0).lower() != drug and OSA.distance(m.group(0).lower(), drug) == 1
+                   for m in re.finditer(r"[A-Za-z]{%d,%d}" % (len(drug) - 1, len(drug) + 1), text))
+
+    rng = random.Random(7)
+    drug = "tolperisone"
+
+    def variant(word: str) -> str:
+        i = rng.randrange(len(word) - 1)
+        kind = rng.randrange(6)
+        if kind == 0:
+            return word[:i] + word[i + 1] + word[i] + word[i + 2:]  # two letters swapped
+        if kind == 1:
+            return word[:i] + word[i + 1:]
+        if kind == 2:
+            return word[:i] + rng.choice("aeiouxz") + word[i:]
+        if kind == 3:
+            return word[:i] + rng.choice("aeiouxz") + word[i + 1:]
+        if kind == 4:
+            return word.upper() if rng.random() < 0.5 else word.capitalize()
+        return variant(variant(word))  # two edits: no longer one
+
+    found = 0
+    for _ in range(400):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(3, 30))]
+        for _ in range(rng.randint(0, 2)):
+            words.insert(rng.randrange(len(words) + 1), variant(drug) if rng.random() < 0.8 else drug)
+        if rng.random() < 0.2:
+            words.insert(rng.randrange(len(words) + 1), rng.choice(["Kelvin \u212a", "\u0130stanbul", "tolp\u00e9risone"]))
+        text = " ".join(words)
+        # an ASCII text is answered exactly; any other is always searched word by word
+        assert _may_misspell(text, drug) == (plain(text, drug) if text.isascii() else True), text
+        found += plain(text, drug)
+    assert 50 < found < 350  # both answers were asked for
