@@ -83,24 +83,26 @@ def _write_bucket(con, name: str, bucket: str, out: Path) -> int:
     how, col = DELTA_KEYS[name]
     table = _quote_ident(name)
     key = _quote_ident(col)
+    target = _sql_literal(out.as_posix())
+    # COPY answers with the number of rows it wrote
     if how in ("drug", "file"):
         values = con.execute(f"SELECT DISTINCT coalesce(CAST({key} AS VARCHAR), '') FROM {table}").fetchall()
         con.register("bucket_keys", pd.DataFrame({"k": [v for (v,) in values if bucket_of(v) == bucket]}, dtype=object))
-        select = (f"SELECT * FROM {table} WHERE coalesce(CAST({key} AS VARCHAR), '') IN "
-                  "(SELECT k FROM bucket_keys)")
-    else:
-        lookup = _quote_ident("sources" if how == "source" else "discrepancies")
-        values = con.execute(f"SELECT DISTINCT coalesce(drug, '') FROM {lookup}").fetchall()
-        con.register("bucket_keys", pd.DataFrame({"k": [v for (v,) in values if bucket_of(v) == bucket]}, dtype=object))
-        select = (f"SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {lookup} WHERE coalesce(drug, '') "
-                  "IN (SELECT k FROM bucket_keys))")
-        if bucket == bucket_of(""):
-            # rows whose key is in no lookup row hash as '' in the whole export: they belong to this
-            # bucket alone (the condition is written only here: DuckDB does not fold it away
-            # elsewhere, and it costs a second scan of the lookup)
-            select += f" OR {key} NOT IN (SELECT {key} FROM {lookup} WHERE {key} IS NOT NULL)"
-    # COPY answers with the number of rows it wrote
-    return con.execute(f"COPY ({select}) TO {_sql_literal(out.as_posix())} (FORMAT PARQUET)").fetchone()[0]
+        return con.execute(f"COPY (SELECT * FROM {table} WHERE coalesce(CAST({key} AS VARCHAR), '') IN "
+                           f"(SELECT k FROM bucket_keys)) TO {target} (FORMAT PARQUET)").fetchone()[0]
+    lookup = _quote_ident("sources" if how == "source" else "discrepancies")
+    values = con.execute(f"SELECT DISTINCT coalesce(drug, '') FROM {lookup}").fetchall()
+    con.register("bucket_keys", pd.DataFrame({"k": [v for (v,) in values if bucket_of(v) == bucket]}, dtype=object))
+    if bucket != bucket_of(""):
+        return con.execute(f"COPY (SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {lookup} WHERE "
+                           f"coalesce(drug, '') IN (SELECT k FROM bucket_keys))) TO {target} (FORMAT PARQUET)"
+                           ).fetchone()[0]
+    # rows whose key is in no lookup row hash as '' in the whole export: they belong to this bucket
+    # alone (the condition is written only here: DuckDB does not fold it away in the others, where
+    # it cost a second scan of the lookup)
+    return con.execute(f"COPY (SELECT * FROM {table} WHERE {key} IN (SELECT {key} FROM {lookup} WHERE "
+                       f"coalesce(drug, '') IN (SELECT k FROM bucket_keys)) OR {key} NOT IN (SELECT {key} FROM "
+                       f"{lookup} WHERE {key} IS NOT NULL)) TO {target} (FORMAT PARQUET)").fetchone()[0]
 
 
 def export_from_database(db_path: Path, names: list[str], directory: Path,
