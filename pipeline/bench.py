@@ -269,7 +269,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     and ``now`` (default: made up from the label and the clock) name the run in the history."""
     from pipeline.decisions import apply_decisions, read_decisions
     from pipeline.delta import parts_path, run_start_state, save_manifest
-    from pipeline.export import export_from_database
+    from pipeline.export import export_tables
     from pipeline.history import load_history, update_history
     from pipeline.stages import match_facts as match_stage, quarantine_table
     from pipeline.parallel import parse_sources
@@ -397,7 +397,7 @@ def run_pipeline(raw: Path, work: Path, cache_dir: Path, workers: int, label: st
     def publish_warehouse() -> None:
         t_pub = time.perf_counter()
         publish(published, WAREHOUSE_MODELS, target, views_sql(), VIEW_COMMENTS, DERIVED_COLUMN_COMMENTS)
-        export_from_database(target, list(published), history_dir)
+        export_tables(target, list(published), history_dir)
         pub["seconds"] = time.perf_counter() - t_pub
 
     t = _Timer()

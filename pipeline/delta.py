@@ -508,7 +508,7 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
 
     from pipeline.cache import stage_cache
     from pipeline.decisions import apply_decisions, read_decisions
-    from pipeline.export import export_from_database
+    from pipeline.export import ExportJob
     from pipeline.history import (DISC_COLUMNS, FACT_COLUMNS, SECTION_COLUMNS, advance_history, changes_by_drug,
                                   fact_keys, previous_run, run_record, section_keys)
     from pipeline.parallel import fork_start, parse_sources
@@ -650,19 +650,16 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
         publish_file(staging, warehouse_path)
     with stage("export+report"):
         try:
-            # DuckDB writes the Parquet buckets in two threads, half of the tables each (its COPY
-            # runs without the GIL), while this thread renders the report: all three overlap
-            buckets = _changed_buckets(drugs, files)
-            names = [name for name in WAREHOUSE_MODELS if name in buckets]
-            with ThreadPoolExecutor(2) as pool:
-                exported = [pool.submit(export_from_database, warehouse_path, names[k::2],
-                                        warehouse_path.parent / "parquet", {n: buckets[n] for n in names[k::2]})
-                            for k in range(2)]
+            # DuckDB writes the Parquet buckets in two threads, half of the tables each, while
+            # this thread renders the report: all three overlap
+            exported = ExportJob(warehouse_path, list(WAREHOUSE_MODELS), warehouse_path.parent / "parquet",
+                                 _changed_buckets(drugs, files))
+            try:
                 result.report_files = update_reports(
                     reports_dir, parts_path(warehouse_path.parent), sources, disc, evidence, matched["conditions"],
                     matched["adverse_effects"], changes, warehouse_path, drugs, workers=1)
-                for done in exported:
-                    done.result()
+            finally:
+                exported.result()
             update_manifest(warehouse_path.parent, files, sources, raw_dir)
         except BaseException as exc:
             # the warehouse is already in place: without a manifest the next run is a full one,

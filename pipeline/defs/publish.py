@@ -18,7 +18,7 @@ from pipeline.schemas import WAREHOUSE_MODELS
 from pipeline.stages import quarantine_table
 from pipeline.views import DERIVED_COLUMN_COMMENTS, VIEW_COMMENTS, views_sql
 from pipeline.delta import drop_manifest, parts_path, save_manifest, warehouse_lock
-from pipeline.export import export_from_database
+from pipeline.export import export_tables
 from pipeline.warehouse import publish, remove_stale_staging, row_counts
 
 PUBLISH_GROUP = "publish"
@@ -65,7 +65,7 @@ def publication(context: dg.AssetExecutionContext, changes_since_last_run: dict,
                 VIEW_COMMENTS, DERIVED_COLUMN_COMMENTS)
         # the history moves forward only once the warehouse that records it is in place: the next
         # run reads it from this export
-        exported.append(export_from_database(target, list(PUBLISHED_TABLES), paths.parquet_dir()))
+        exported.append(export_tables(target, list(PUBLISHED_TABLES), paths.parquet_dir()))
 
     def warehouse_result() -> dg.MaterializeResult:
         counts = row_counts(target)
