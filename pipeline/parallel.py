@@ -88,22 +88,42 @@ class ParseResult:
     batches: int = 1
 
 
-def file_batches(entries: list[SourceEntry], n_batches: int) -> list[list[SourceEntry]]:
-    """Registry entries cut into at most ``n_batches`` groups of whole raw files, in the order
-    ``split_all`` reads the files (sorted by raw_path), sizes balanced by source count."""
+MIN_BATCH_SHARE = 0.01  # guided batches get no smaller than this share of the sources
+
+
+def batch_ends(total: int, n_batches: int, workers: int | None = None) -> list[float]:
+    """Cumulative source counts at which batches end. Without ``workers``: ``n_batches`` equal
+    batches. With it, guided: none larger than total / ``n_batches``, then each a 1 / (2 x
+    workers) share of the sources left (as guided self-scheduling cuts a loop), down to
+    ``MIN_BATCH_SHARE`` of the total. The last batches are small, so the workers finish nearly
+    together: with equal batches, the worker that drew the last one worked on alone for up to a
+    batch's time (2.7 s of 32 s measured at 1,000 drugs, one core idle)."""
+    cap = total / max(1, n_batches)
+    if not workers:
+        return [cap * (k + 1) for k in range(max(1, n_batches))]
+    floor = max(1.0, total * MIN_BATCH_SHARE)
+    ends, done = [], 0.0
+    while done < total:
+        done = min(float(total), done + min(cap, max(floor, (total - done) / (2 * workers))))
+        ends.append(done)
+    return ends or [float(total)]
+
+
+def file_batches(entries: list[SourceEntry], n_batches: int, workers: int | None = None) -> list[list[SourceEntry]]:
+    """Registry entries cut into groups of whole raw files, in the order ``split_all`` reads the
+    files (sorted by raw_path), sized by source count: at most ``n_batches`` equal ones, or
+    guided batches for ``workers`` (see ``batch_ends``)."""
     by_file: dict[str, list[SourceEntry]] = {}
     for e in entries:
         by_file.setdefault(e.raw_path, []).append(e)
     files = sorted(by_file)
     if not files:
         return []
-    n_batches = max(1, min(n_batches, len(files)))
-    total = len(entries)
+    ends = batch_ends(len(entries), max(1, min(n_batches, len(files))), workers)
     batches: list[list[SourceEntry]] = [[]]
     done = 0
-    for k, f in enumerate(files):
-        target = total * len(batches) / n_batches
-        if batches[-1] and done >= target and len(batches) < n_batches:
+    for f in files:
+        if batches[-1] and done >= ends[len(batches) - 1] and len(batches) < len(ends):
             batches.append([])
         batches[-1] += by_file[f]
         done += len(by_file[f])
@@ -233,8 +253,8 @@ def parse_sources(raw_root: Path, entries: list[SourceEntry], max_bytes: int, co
     workers = default_workers() if workers is None else workers
     if workers <= 1:
         return _serial(raw_root, entries, max_bytes, control_ratio, sections_cache, facts_cache)
-    n_batches = batches or workers * BATCHES_PER_WORKER
-    groups = file_batches(entries, n_batches)
+    # guided batches unless a count is asked for: large first, small last (see batch_ends)
+    groups = file_batches(entries, batches) if batches else file_batches(entries, workers * BATCHES_PER_WORKER, workers)
     sec_spec, fact_spec = CacheSpec.of(sections_cache), CacheSpec.of(facts_cache)
     exchange_dir = None
     if exchange == "parquet":

@@ -43,6 +43,27 @@ def test_worker_pool_equals_serial(corpus, exchange, synthetic_raw, tmp_path):
     assert not list(tmp_path.iterdir()), "the Parquet exchange folder is removed"
 
 
+def test_guided_batches_give_the_serial_result(synthetic_raw):
+    """The default batches (guided: large first, small last) join into the serial tables."""
+    entries, _ = load_registry(synthetic_raw / "registry.toml")
+    pooled = parse_sources(synthetic_raw, entries, 10**8, 0.05, workers=2)
+    assert pooled.batches == len(file_batches(entries, 2 * 4, workers=2)) > 1  # the guided cut
+    _same(parse_sources(synthetic_raw, entries, 10**8, 0.05, workers=1), pooled)
+
+
+@pytest.mark.parametrize("total,n_batches,workers", [(5000, 8, 2), (50, 8, 2), (7, 8, 2), (1000, 16, 4)])
+def test_guided_batch_ends_shrink_to_the_end(total, n_batches, workers):
+    from pipeline.parallel import MIN_BATCH_SHARE, batch_ends
+
+    ends = batch_ends(total, n_batches, workers)
+    sizes = [b - a for a, b in zip([0.0, *ends], ends)]
+    assert ends[-1] == total and all(x > 0 for x in sizes)
+    assert max(sizes) <= total / n_batches + 1e-9  # no batch larger than an equal share
+    assert all(a >= b - 1e-9 for a, b in zip(sizes, sizes[1:]))  # never growing
+    assert sizes[-1] <= max(1.0, total * MIN_BATCH_SHARE) + 1e-9  # the last is the smallest allowed (or less)
+    assert batch_ends(total, n_batches) == [total / n_batches * (k + 1) for k in range(n_batches)]
+
+
 def test_worker_pool_shares_the_content_hash_caches(synthetic_raw, tmp_path):
     from pipeline.cache import SourceCache
 
@@ -77,13 +98,13 @@ def test_section_and_extract_parallel_equal_the_serial_functions(synthetic_raw):
 
 def test_batches_keep_whole_files_in_read_order(synthetic_raw):
     entries, _ = load_registry(synthetic_raw / "registry.toml")
-    batches = file_batches(entries, 4)
-    flat = [e for b in batches for e in b]
-    assert sorted(flat, key=lambda e: e.source_id) == sorted(entries, key=lambda e: e.source_id)
-    files = [e.raw_path for e in flat]
-    assert files == sorted(files)  # the order split_all reads the files in
-    assert all(len({e.raw_path for e in b} & {e.raw_path for e in other}) == 0
-               for i, b in enumerate(batches) for other in batches[i + 1:])
+    for batches in (file_batches(entries, 4), file_batches(entries, 4, workers=2)):
+        flat = [e for b in batches for e in b]
+        assert sorted(flat, key=lambda e: e.source_id) == sorted(entries, key=lambda e: e.source_id)
+        files = [e.raw_path for e in flat]
+        assert files == sorted(files)  # the order split_all reads the files in
+        assert all(len({e.raw_path for e in b} & {e.raw_path for e in other}) == 0
+                   for i, b in enumerate(batches) for other in batches[i + 1:])
 
 
 def _square_batch(state, a, b):
