@@ -458,7 +458,8 @@ class ForkJob:
             return
         _FORK_STATE[self._key] = (fn, state)
         n = max(1, min(n_items, workers * BATCHES_PER_WORKER))
-        bounds = [round(k * n_items / n) for k in range(n + 1)]
+        # guided chunks (see batch_ends): large first, small last, so the workers end together
+        bounds = [0, *(round(e) for e in batch_ends(n_items, n, max(1, workers)))]
         tasks = [(self._key, a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
         self._frozen = heap_frozen()  # the workers' collections leave the inherited heap alone
         self._frozen.__enter__()
