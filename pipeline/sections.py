@@ -72,8 +72,9 @@ def heading_topic(heading: str) -> str | None:
     """Topic named by a heading's wording, or None when no rule applies (memoised: the same
     headings come back page after page)."""
     h = heading.strip().rstrip(":?").strip()
+    low = lowered(h)  # rules whose required words are absent are not run
     for topic, pattern in cues().rules:
-        if pattern.search(h):
+        if may_match(pattern, low) and pattern.search(h):
             return topic
     return None
 

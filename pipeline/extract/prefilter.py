@@ -7,6 +7,9 @@ them, the pattern cannot match it and is not run. The answer is never wrong, onl
 unhelpful: a pattern with no derivable literal (``\\d+ mg`` has one, ``[A-Z]\\w+`` has none) is
 always run.
 
+A pattern every match of which holds a decimal digit (a phone number, a dose) is also skipped,
+with one search for a digit, in a text that has none (``needs_digit``).
+
 Soundness: needles come only from the part of a pattern that consumes text (never from look-
 around assertions, whose text may lie outside a match or outside ``pos:endpos``); every
 alternative of a branch must contribute; a repeat counts only when it must occur at least once.
@@ -75,6 +78,52 @@ def _required(seq) -> frozenset[str] | None:
     return best if best and all(best) else None
 
 
+def _digits_only(items) -> bool:
+    """Whether a character set (the items of an IN node) matches decimal digits only."""
+    if not items:
+        return False
+    for op, av in items:
+        if op is _C.CATEGORY and av is _C.CATEGORY_DIGIT:
+            continue
+        if op is _C.LITERAL and 48 <= av <= 57:
+            continue
+        if op is _C.RANGE and 48 <= av[0] <= av[1] <= 57:
+            continue
+        return False  # a negation, another class or character
+    return True
+
+
+def _requires_digit(seq) -> bool:
+    """Whether every match of the parsed sequence ``seq`` holds a decimal digit (from the part
+    that consumes text only, as for needles)."""
+    for op, av in seq:
+        if op is _C.LITERAL and 48 <= av <= 57:
+            return True
+        if op is _C.IN and _digits_only(av):
+            return True
+        if op is _C.SUBPATTERN and _requires_digit(av[-1]):
+            return True
+        if op is _C.BRANCH and av[1] and all(_requires_digit(b) for b in av[1]):
+            return True
+        if op in _REPEATS and av[0] >= 1 and _requires_digit(av[2]):
+            return True
+        if getattr(_C, "ATOMIC_GROUP", None) is not None and op is _C.ATOMIC_GROUP and _requires_digit(av):
+            return True
+    return False
+
+
+@lru_cache(maxsize=4096)
+def needs_digit(pattern: re.Pattern) -> bool:
+    """True when every match of ``pattern`` holds a decimal digit (``\\d``, a digit, a range of them)."""
+    try:
+        return _requires_digit(_P.parse(pattern.pattern, pattern.flags))
+    except Exception:  # an exotic pattern: never filter it
+        return False
+
+
+_ANY_DIGIT = re.compile(r"\d")
+
+
 @lru_cache(maxsize=4096)
 def needles(pattern: re.Pattern) -> tuple[str, ...] | None:
     """Lower-case strings of which every match of ``pattern`` contains one; None when unknown."""
@@ -104,7 +153,9 @@ def may_match(pattern: re.Pattern, low: str | None) -> bool:
         return True
     entry = _NEEDLES.get(id(pattern))
     if entry is None or entry[0] is not pattern:
-        entry = _NEEDLES[id(pattern)] = (pattern, needles(pattern))
+        entry = _NEEDLES[id(pattern)] = (pattern, needles(pattern), needs_digit(pattern))
+    if entry[2] and not _ANY_DIGIT.search(low):  # lower-casing changes no digit
+        return False
     found = entry[1]
     if found is None:
         return True

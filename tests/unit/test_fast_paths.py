@@ -199,7 +199,8 @@ def _pattern_groups() -> dict[str, list]:
     return {"stance": C._all_stance_patterns(), "ae_context": comp.ae_context,
             "interaction_context": comp.interaction_context, "ae_category": C._category_patterns(),
             "ae_phrases": comp.ae_phrases, "no_fact_strong": comp.no_fact_strong, "no_fact_weak": comp.no_fact_weak,
-            "routes": _route_patterns(), "advertising": section_cues().cta}
+            "routes": _route_patterns(), "advertising": section_cues().cta, "phone": [section_cues().phone],
+            "heading_topics": [pattern for _, pattern in section_cues().rules]}
 
 
 def test_gates_never_skip_a_text_a_pattern_of_the_group_matches():
@@ -224,6 +225,32 @@ def test_gates_skip_texts_without_the_needles():
 
     group = _pattern_groups()["interaction_context"]
     assert not any_may_match(group, lowered("The tablets are white and round."))
+
+
+def test_digit_requirement_is_derived_soundly_and_skips_texts_without_digits():
+    """``needs_digit``: true only when every match holds a decimal digit (checked on random texts
+    against the patterns themselves); ``may_match`` then skips a text without one."""
+    import re as _re
+
+    from pipeline.extract.prefilter import lowered, may_match, needs_digit
+
+    cases = {r"(?:\+?\d[\s().-]*){9,}": True, r"\d+ ?mg": True, r"24/7": True, r"[0-9]{2}": True,
+             r"(\d{2}|\d{3})x": True, r"(?:\d|x)y": False, r"\d?x": False, r"(?=\d)x": False, r"a|\d": False,
+             r"[^0-9]": False, r"[\d,]+": False, r"\d*": False}
+    rng = random.Random(3)
+    alphabet = "0123456789xy amg+()-/,\u0663"  # U+0663: a digit outside ASCII
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    for source, requires in cases.items():
+        pattern = _re.compile(source, _re.I)
+        assert needs_digit(pattern) == requires, source
+        for t in texts:
+            m = pattern.search(t)
+            if m and requires:
+                assert _re.search(r"\d", m.group(0)), (source, t)  # the derivation's claim
+            if m:
+                assert may_match(pattern, lowered(t)), (source, t)  # never skips a matching text
+    phone = _re.compile(r"(?:\+?\d[\s().-]*){9,}")
+    assert not may_match(phone, lowered("Call us around the clock")) and may_match(phone, lowered("tel 1"))
 
 
 def test_trie_pattern_matches_exactly_the_alternation():
