@@ -20,16 +20,23 @@ _ATTRIBUTE_RESIDUE = re.compile(r"[\"“”]\s?>|<\s?/?\w+")
 _FORMULA_HEADING = re.compile(r"formula", re.I)
 
 
-def _may_misspell(text: str, drug: str) -> bool:
-    """False only when no word the misspelling search below takes is one edit from ``drug``:
-    the candidate words compared in one ``rapidfuzz`` call instead of one by one. In an ASCII
-    text, lower-casing keeps every offset and letter, so the words are those of the lower-cased
-    text; any other text is always searched."""
+def misspelt_spans(text: str, drug: str) -> list[tuple[int, int]]:
+    """Spans of the words one edit from ``drug`` (lower-cased; the name itself excluded), in text
+    order: the words the search takes are runs of len(drug) - 1 to len(drug) + 1 ASCII letters.
+    In an ASCII text, lower-casing keeps every offset and letter, so the candidate words are
+    compared in one ``rapidfuzz`` call on the lower-cased text and only the hits are located;
+    any other text is compared word by word."""
+    pattern = r"[A-Za-z]{%d,%d}" % (len(drug) - 1, len(drug) + 1)
     if not text.isascii():
-        return True
-    words = re.findall(r"[a-z]{%d,%d}" % (len(drug) - 1, len(drug) + 1), text.lower())
-    return any(word != drug for word, _, _ in process.extract(drug, words, scorer=OSA.distance, score_cutoff=1,
-                                                               limit=None))
+        return [m.span() for m in re.finditer(pattern, text)
+                if m.group(0).lower() != drug and OSA.distance(m.group(0).lower(), drug) == 1]
+    low = text.lower()
+    lower_pattern = re.compile(r"[a-z]{%d,%d}" % (len(drug) - 1, len(drug) + 1))
+    hits = {index for word, _, index in process.extract(drug, lower_pattern.findall(low), scorer=OSA.distance,
+                                                          score_cutoff=1, limit=None) if word != drug}
+    if not hits:
+        return []
+    return [m.span() for k, m in enumerate(lower_pattern.finditer(low)) if k in hits]
 
 
 def _hides(text: str) -> str:
@@ -89,11 +96,9 @@ def quality_rows(source_id: str, drug: str, text: str, sections: pd.DataFrame, u
                     u.start + m.end())
 
     # A misspelt drug name (two letters swapped) hides statements from name-based matching.
-    if len(drug) >= 6 and _may_misspell(text, drug):
-        for m in re.finditer(r"[A-Za-z]{%d,%d}" % (len(drug) - 1, len(drug) + 1), text):
-            word = m.group(0).lower()
-            if word != drug and OSA.distance(word, drug) == 1:
-                add("", "garbled_token", f"{m.group(0)!r} looks like a misspelling of {drug!r}", m.start(), m.end())
+    if len(drug) >= 6:
+        for s, e in misspelt_spans(text, drug):
+            add("", "garbled_token", f"{text[s:e]!r} looks like a misspelling of {drug!r}", s, e)
 
     for s, e, tag in html_residue(text):
         add("", "html_residue", f"HTML left in the text: {tag[:40]!r}", s, e)

@@ -536,20 +536,20 @@ def test_heap_frozen_hides_the_callers_heap_for_a_while_and_the_runs_use_it(tmp_
     assert len(seen) == 2 and all(seen) and gc.get_freeze_count() == 0
 
 
-def test_misspelling_gate_answers_as_the_word_by_word_search():
-    """``quality._may_misspell`` (the candidate words compared in one rapidfuzz call, on the
-    lower-cased text when it is ASCII) is true exactly when the plain word-by-word search finds a
-    word one edit from the drug's name, and always for a text that is not ASCII: on generated texts with the name as written, changed by
+def test_misspelt_spans_are_what_the_word_by_word_search_finds():
+    """``quality.misspelt_spans`` (the candidate words compared in one rapidfuzz call, on the
+    lower-cased text when it is ASCII) gives the spans the plain word-by-word search finds, one
+    edit from the drug's name: on generated texts with the name as written, changed by
     one edit (swap, drop, add, change) or two, in other cases, and with non-ASCII letters."""
     import re
 
     from rapidfuzz.distance import OSA
 
-    from pipeline.extract.quality import _may_misspell
+    from pipeline.extract.quality import misspelt_spans
 
-    def plain(text: str, drug: str) -> bool:
-        return any(m.group(0).lower() != drug and OSA.distance(m.group(0).lower(), drug) == 1
-                   for m in re.finditer(r"[A-Za-z]{%d,%d}" % (len(drug) - 1, len(drug) + 1), text))
+    def plain(text: str, drug: str) -> list:
+        return [m.span() for m in re.finditer(r"[A-Za-z]{%d,%d}" % (len(drug) - 1, len(drug) + 1), text)
+                if m.group(0).lower() != drug and OSA.distance(m.group(0).lower(), drug) == 1]
 
     rng = random.Random(7)
     drug = "tolperisone"
@@ -577,7 +577,6 @@ def test_misspelling_gate_answers_as_the_word_by_word_search():
         if rng.random() < 0.2:
             words.insert(rng.randrange(len(words) + 1), rng.choice(["Kelvin \u212a", "\u0130stanbul", "tolp\u00e9risone"]))
         text = " ".join(words)
-        # an ASCII text is answered exactly; any other is always searched word by word
-        assert _may_misspell(text, drug) == (plain(text, drug) if text.isascii() else True), text
-        found += plain(text, drug)
+        assert misspelt_spans(text, drug) == plain(text, drug), text
+        found += bool(plain(text, drug))
     assert 50 < found < 350  # both answers were asked for
