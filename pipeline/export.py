@@ -149,14 +149,15 @@ class ExportJob:
     def __init__(self, db_path: Path, names: list[str], directory: Path,
                  buckets: dict[str, set[str] | None] | None = None, threads: int = 2):
         names = [n for n in names if buckets is None or n in buckets]
+        threads = max(1, threads)
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self._pool = ThreadPoolExecutor(max(1, threads))
+        self._pool = ThreadPoolExecutor(threads)
         # tables dealt out in turn: the tables are listed in their models' order, in which large
         # and small ones alternate well enough to keep both threads busy
         self._futures = [self._pool.submit(export_from_database, db_path, names[k::threads], directory,
                                            None if buckets is None else {n: buckets[n] for n in names[k::threads]})
-                         for k in range(max(1, threads)) if names[k::threads]]
+                         for k in range(threads) if names[k::threads]]
 
     def result(self) -> Path:
         try:
