@@ -510,7 +510,7 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
     from pipeline.decisions import apply_decisions, read_decisions
     from pipeline.export import ExportJob
     from pipeline.history import (DISC_COLUMNS, FACT_COLUMNS, SECTION_COLUMNS, advance_history, changes_by_drug,
-                                  fact_keys, previous_run, run_record, section_keys)
+                                  fact_keys, hash_changes, previous_hashes, previous_run, run_record, section_keys)
     from pipeline.parallel import fork_start, parse_sources
     from pipeline.reconcile import reconcile_incremental
     from pipeline.report import update_reports
@@ -557,6 +557,9 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
                                                         "(SELECT k FROM delta_drugs)").df(),
                     "section_history": con0.execute("SELECT * FROM section_history WHERE source_id IN "
                                                     "(SELECT k FROM delta_sources)").df(),
+                    # what the last run read of these sources (the other sources keep their hashes)
+                    "sources": con0.execute("SELECT source_id, sha256 FROM sources WHERE source_id IN "
+                                            "(SELECT k FROM delta_sources)").df(),
                     # the last run only (the previous one): every run's row holds every source's
                     # hash, so reading them all would grow with the number of runs
                     "runs": con0.execute("SELECT * FROM v_latest_run").df()}
@@ -577,11 +580,8 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
         disc_hist = advance_history(prev["discrepancy_history"], disc_now, "discrepancy_id", run_id, ended_at,
                                     disc_cols[1:], previous)
         sec_now = section_keys(parsed.sections).assign(last_seen_run=run_id)
-        last = prev["runs"].iloc[[-1]].copy()
-        old_hashes = json.loads(last["source_hashes"].iloc[0])
-        last["source_hashes"] = json.dumps({s: h for s, h in old_hashes.items() if s in source_ids})
-        changes = changes_by_drug({"runs": last, "discrepancy_history": prev["discrepancy_history"],
-                            "section_history": prev["section_history"]}, sources, sec_now, disc_now, run_id, ended_at)
+        changes = changes_by_drug(prev, sources, sec_now, disc_now, run_id, ended_at)
+        source_changes = hash_changes(previous_hashes(prev), dict(zip(sources["source_id"], sources["sha256"])))
     # registry problems name registry.toml, not a raw file: an incremental run (same registry) keeps them
     quarantine_new = quarantine_table(parsed.split_problems, parsed.section_problems, parsed.extract_problems,
                                       decision_problems)
@@ -631,8 +631,7 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
             counts = {t: con.execute(f"SELECT count(*) FROM {_quote_ident(t)}").fetchone()[0]
                       for t in ("sources", "sections", "discrepancies", *fact_tables)}
             severity = dict(con.execute("SELECT severity, count(*) FROM discrepancies GROUP BY severity").fetchall())
-            hashes = dict(con.execute("SELECT source_id, sha256 FROM sources").fetchall())
-            run_row = pd.DataFrame([run_record(run_id, started_at, ended_at, hashes, counts, severity)])
+            run_row = pd.DataFrame([run_record(run_id, started_at, ended_at, source_changes, counts, severity)])
             result.rows_inserted["runs"] = _insert(con, "runs", run_row)
             bad = _check_unique(con, WAREHOUSE_MODELS, {**new, "runs": run_row})
             parts = checks.result()

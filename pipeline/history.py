@@ -29,8 +29,15 @@ FACT_LABELS = {"adverse_effects": "category", "conditions": "stance", "interacti
                "statements": "topic"}
 
 
+SOURCE_HASH_COLUMNS = ["source_id", "sha256"]
+
+
 def empty_history() -> dict[str, pd.DataFrame]:
-    return {name: pd.DataFrame(columns=cols) for name, cols in HISTORY_TABLES.items()}
+    """The history tables, and ``sources``: the source id and text hash of every source the
+    last published run read (what the next run's changes are measured against)."""
+    out = {name: pd.DataFrame(columns=cols) for name, cols in HISTORY_TABLES.items()}
+    out["sources"] = pd.DataFrame(columns=SOURCE_HASH_COLUMNS)
+    return out
 
 
 def load_history(directory: Path) -> dict[str, pd.DataFrame]:
@@ -46,7 +53,31 @@ def load_history(directory: Path) -> dict[str, pd.DataFrame]:
             frame = pd.read_parquet(legacy)
         if frame is not None:
             out[name] = frame.reindex(columns=columns)
+    folder = directory / "sources"
+    if folder.is_dir() and any(folder.rglob("*.parquet")):  # two columns, not the texts
+        out["sources"] = pd.read_parquet(folder, columns=SOURCE_HASH_COLUMNS)
+    elif len(out["runs"]):  # an export from before the sources' hashes were read from it
+        last = out["runs"]["source_hashes"].iloc[-1]
+        out["sources"] = pd.DataFrame(list(json.loads(last).items()), columns=SOURCE_HASH_COLUMNS)
     return out
+
+
+def hash_changes(before: dict[str, str], now: dict[str, str]) -> dict[str, str | None]:
+    """What ``runs.source_hashes`` records: each source whose text hash is new or changed since
+    ``before`` with its hash, and each source gone since then with None. A first run (nothing
+    before) records every source; a run that changed nothing records {}. Recording every source
+    on every run made the table grow by every source's hash a run (0.5 MB at 1,000 drugs)."""
+    out: dict[str, str | None] = {s: h for s, h in now.items() if before.get(s) != h}
+    out.update({s: None for s in before if s not in now})
+    return out
+
+
+def previous_hashes(prev: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """source_id -> text hash of every source of the last published run."""
+    frame = prev.get("sources")
+    if frame is None or not len(frame):
+        return {}
+    return dict(zip(frame["source_id"].tolist(), frame["sha256"].tolist()))
 
 
 def _sha(text: str) -> str:
@@ -164,7 +195,7 @@ def update_history(prev: dict[str, pd.DataFrame], run_id: str, started_at: str, 
     """(new history tables, changes by drug). ``discrepancies`` must carry ``values_hash``."""
     hashes = dict(zip(sources["source_id"], sources["sha256"]))
     severity = discrepancies["severity"].value_counts().to_dict() if len(discrepancies) else {}
-    run = run_record(run_id, started_at, ended_at, hashes, row_counts, severity)
+    run = run_record(run_id, started_at, ended_at, hash_changes(previous_hashes(prev), hashes), row_counts, severity)
     runs = pd.concat([prev["runs"], pd.DataFrame([run])], ignore_index=True) if len(prev["runs"]) else pd.DataFrame([run])
 
     fact_now = fact_keys(facts)
@@ -198,8 +229,7 @@ def changes_by_drug(prev: dict[str, pd.DataFrame], sources: pd.DataFrame, sectio
         return {d: {"first_run": True, "items": ["First run: there is no earlier run to compare with."],
                     "new": [], "resolved": [], "changed": [], "sources": [], "run_id": run_id, "at": at}
                 for d in drugs}
-    last = prev["runs"].iloc[-1]
-    old_hashes = json.loads(last["source_hashes"])
+    old_hashes = previous_hashes(prev)
     old_disc = prev["discrepancy_history"]
     old_present = old_disc[old_disc["present"].astype(bool)] if len(old_disc) else old_disc
     old_by_id = old_present.set_index("discrepancy_id") if len(old_present) else pd.DataFrame()

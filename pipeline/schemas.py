@@ -391,7 +391,11 @@ class RunsModel(_Base):
     run_id: Series[Text] = pa.Field(unique=True, description="Dagster run id")
     started_at: Series[Text] = pa.Field(description="Start of the run (UTC, ISO 8601)")
     ended_at: Series[Text] = pa.Field(description="When the run's results were assembled (UTC, ISO 8601)")
-    source_hashes: Series[Text] = pa.Field(description="JSON object source_id -> SHA-256 of the source text read")
+    source_hashes: Series[Text] = pa.Field(description=(
+        "JSON object source_id -> SHA-256 of the source text this run read, for the sources that are new or whose "
+        "text changed since the previous run, and source_id -> null for a source gone since then; the first run "
+        "lists every source, a run that changed nothing {}. The hashes a run read: the latest entry of each source "
+        "up to that run; the latest run's are in sources.sha256"))
     row_counts: Series[Text] = pa.Field(description="JSON object table -> rows produced")
     severity_counts: Series[Text] = pa.Field(description="JSON object severity -> discrepancies")
 

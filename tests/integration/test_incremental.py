@@ -95,6 +95,14 @@ def test_incremental_tables_equal_a_full_run(two_ways):
     for name in WAREHOUSE_MODELS:
         pd.testing.assert_frame_equal(inc[name], full[name], check_dtype=False, obj=name)
     assert len(full["runs"]) == 2 and len(full["discrepancies"]) > 0
+    # runs.source_hashes: every source on the first run, then only the source whose text changed
+    import json
+
+    recorded = {r: json.loads(h) for r, h in zip(full["runs"]["run_id"], full["runs"]["source_hashes"])}
+    assert len(recorded["run-1"]) == len(full["sources"]) > 5
+    assert list(recorded["run-2"]) == ["tizanidine-overview_article"]
+    assert recorded["run-2"]["tizanidine-overview_article"] == full["sources"].set_index("source_id").loc[
+        "tizanidine-overview_article", "sha256"] != recorded["run-1"]["tizanidine-overview_article"]
     # the edit reached the tables: the overview page's maximum is the new one
     dosing = full["dosing"]
     tiz_max = dosing[(dosing["source_id"] == "tizanidine-overview_article") & (dosing["phase"] == "maximum")]

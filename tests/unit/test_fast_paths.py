@@ -580,3 +580,33 @@ def test_misspelt_spans_are_what_the_word_by_word_search_finds():
         assert misspelt_spans(text, drug) == plain(text, drug), text
         found += bool(plain(text, drug))
     assert 50 < found < 350  # both answers were asked for
+
+
+def test_run_hash_changes_rebuild_every_runs_hashes():
+    """``history.hash_changes`` records only what changed between runs: folding the records of a
+    sequence of runs gives back, at each run, exactly the hashes that run read (sources added,
+    edited, removed, added again)."""
+    from pipeline.history import hash_changes
+
+    rng = random.Random(5)
+    before: dict[str, str] = {}
+    folded: dict[str, str] = {}
+    for run in range(40):
+        now = dict(before)
+        for _ in range(rng.randint(0, 4)):
+            sid = f"s{rng.randrange(12)}"
+            if rng.random() < 0.25:
+                now.pop(sid, None)
+            else:
+                now[sid] = f"h{rng.randrange(1000)}"
+        record = hash_changes(before, now)
+        assert run or record == now  # the first run records every source
+        if now == before:
+            assert record == {}
+        for sid, h in record.items():
+            if h is None:
+                folded.pop(sid)
+            else:
+                folded[sid] = h
+        assert folded == now
+        before = now
