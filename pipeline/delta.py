@@ -560,8 +560,7 @@ def _run_locked(plan: Plan, raw_dir: Path, warehouse_path: Path, reports_dir: Pa
                     # what the last run read of these sources (the other sources keep their hashes)
                     "sources": con0.execute("SELECT source_id, sha256 FROM sources WHERE source_id IN "
                                             "(SELECT k FROM delta_sources)").df(),
-                    # the last run only (the previous one): every run's row holds every source's
-                    # hash, so reading them all would grow with the number of runs
+                    # the last run only (the previous one): the history needs no earlier run
                     "runs": con0.execute("SELECT * FROM v_latest_run").df()}
         finally:
             con0.close()

@@ -67,7 +67,9 @@ def hash_changes(before: dict[str, str], now: dict[str, str]) -> dict[str, str |
     ``before`` with its hash, and each source gone since then with None. A first run (nothing
     before) records every source; a run that changed nothing records {}. Recording every source
     on every run made the table grow by every source's hash a run (0.5 MB at 1,000 drugs)."""
-    out: dict[str, str | None] = {s: h for s, h in now.items() if before.get(s) != h}
+    from pipeline.watch import changed_sources
+
+    out: dict[str, str | None] = {s: now[s] for s in changed_sources(before, now)}
     out.update({s: None for s in before if s not in now})
     return out
 

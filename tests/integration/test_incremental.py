@@ -181,7 +181,7 @@ def test_vocabulary_key_is_what_the_manifest_records(two_ways):
 
 
 # ------------------------------------------------------------------------------------ Dagster
-def test_sensor_launches_the_incremental_job_and_it_publishes(workdirs):
+def test_sensor_launches_the_incremental_job_and_it_publishes(workdirs, monkeypatch):
     """Through Dagster: a full materialisation, then an edit to one of five drugs; the sensor
     asks for incremental_job, which replaces that drug's rows in the published warehouse."""
     import dagster as dg
@@ -235,22 +235,11 @@ def test_sensor_launches_the_incremental_job_and_it_publishes(workdirs):
         concepts, terms, info = real_load(*args, **kwargs)
         return concepts, terms, {**info, "key": "another-vocabulary"}
 
-    incremental.load_or_build_vocabulary = another_vocabulary
-    try:
-        late = defs.get_job_def("incremental_job").execute_in_process(instance=dg.DagsterInstance.get(),
-                                                                      raise_on_error=False)
-    finally:
-        incremental.load_or_build_vocabulary = real_load
-    assert not late.success
-    run = dg.DagsterInstance.get().get_run_by_id(late.run_id)
-    assert "vocabulary" in run.tags[incremental.NEEDS_FULL_RUN_TAG]
-    sensor = defs.get_sensor_def("full_run_fallback_sensor")
-    fallback = sensor(dg.build_run_status_sensor_context(
-        sensor_name=sensor.name, dagster_event=late.get_run_failure_event(), dagster_instance=dg.DagsterInstance.get(),
-        dagster_run=run).for_run_failure())
+    late, fallback = _failed_incremental_run(monkeypatch, "load_or_build_vocabulary", another_vocabulary)
+    assert "vocabulary" in late.tags[incremental.NEEDS_FULL_RUN_TAG]
     assert isinstance(fallback, dg.RunRequest)
     assert fallback.run_key == f"fallback-{late.run_id}" and fallback.tags["drug_facts/fallback_for"] == late.run_id
-    assert sensor.targets[0].job_name == "refresh_job"
+    assert defs.get_sensor_def("full_run_fallback_sensor").targets[0].job_name == "refresh_job"
     con = duckdb.connect(str(paths.warehouse_path()), read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2  # nothing published
@@ -258,18 +247,28 @@ def test_sensor_launches_the_incremental_job_and_it_publishes(workdirs):
         con.close()
 
     # an incremental run that fails for another reason is left for a person to read
-    real_run = incremental.run_incremental
-    incremental.run_incremental = _fail_matching
-    try:
-        broken = defs.get_job_def("incremental_job").execute_in_process(instance=dg.DagsterInstance.get(),
-                                                                        raise_on_error=False)
-    finally:
-        incremental.run_incremental = real_run
-    assert not broken.success
-    skipped = sensor(dg.build_run_status_sensor_context(
-        sensor_name=sensor.name, dagster_event=broken.get_run_failure_event(), dagster_instance=dg.DagsterInstance.get(),
-        dagster_run=dg.DagsterInstance.get().get_run_by_id(broken.run_id)).for_run_failure())
+    _, skipped = _failed_incremental_run(monkeypatch, "run_incremental", _fail_matching)
     assert isinstance(skipped, dg.SkipReason)
+
+
+def _failed_incremental_run(monkeypatch, name: str, replacement):
+    """incremental_job run through Dagster with ``pipeline.defs.incremental.<name>`` replaced; it
+    must fail. (the failed run, what full_run_fallback_sensor answers for it)."""
+    import dagster as dg
+
+    import pipeline.defs.incremental as incremental
+    from pipeline.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    with monkeypatch.context() as patch:
+        patch.setattr(incremental, name, replacement)
+        result = defs.get_job_def("incremental_job").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    run = instance.get_run_by_id(result.run_id)
+    sensor = defs.get_sensor_def("full_run_fallback_sensor")
+    return run, sensor(dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_event=result.get_run_failure_event(), dagster_instance=instance,
+        dagster_run=run).for_run_failure())
 
 
 def _fail_matching(*args, **kwargs):
